@@ -1,0 +1,42 @@
+//! `avg`: the arithmetic mean of the samples in the window.
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregation::{Aggregation, Eviction, WindowExtent};
+
+/// The mean of the samples in the window; `null` for an empty window.
+pub struct Avg;
+
+/// Sum and count of a pane's samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SumCount {
+    /// Sum of the samples.
+    pub sum: f64,
+    /// Number of samples.
+    pub count: u64,
+}
+
+impl Aggregation for Avg {
+    const NAME: &'static str = "avg";
+    const EVICTION: Eviction = Eviction::Subtract;
+    type Pane = SumCount;
+
+    fn empty() -> SumCount {
+        SumCount::default()
+    }
+    fn insert(pane: &mut SumCount, _time: u64, value: f64) {
+        pane.sum += value;
+        pane.count += 1;
+    }
+    fn merge(into: &mut SumCount, other: &SumCount) {
+        into.sum += other.sum;
+        into.count += other.count;
+    }
+    fn subtract(total: &mut SumCount, leaving: &SumCount) {
+        total.sum -= leaving.sum;
+        total.count = total.count.saturating_sub(leaving.count);
+    }
+    fn finish(total: &SumCount, _extent: WindowExtent) -> Option<f64> {
+        (total.count > 0).then(|| total.sum / total.count as f64)
+    }
+}
