@@ -1,1 +1,3 @@
+//! The `flowboard` binary.
+
 fn main() {}

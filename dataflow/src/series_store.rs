@@ -1,0 +1,1 @@
+//! The series store operator.

@@ -1,0 +1,186 @@
+//! The command line and the validated configuration it produces.
+//!
+//! Every flag has a default that runs everything on one machine (`flowboard serve`). Settings
+//! are checked once at startup; an invalid one stops the server with what to do instead.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The longest retention (and so the longest widget window) flowboard accepts.
+pub const MAX_RETENTION: Duration = Duration::from_secs(86_400);
+
+/// flowboard: real-time metrics dashboards over Kafka, timely dataflow and WebSockets.
+#[derive(Debug, Parser)]
+#[command(name = "flowboard", version, about, long_about = None)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: HTTP API, ingest, WebSocket push and the dataflow.
+    Serve(ServeArgs),
+    /// Run only the embedded Kafka broker (librdkafka's in-memory mock cluster), so servers can
+    /// be stopped and restarted against a broker that outlives them.
+    Broker(BrokerArgs),
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `flowboard serve`.
+#[derive(Clone, Debug, Args)]
+pub struct ServeArgs {
+    /// Address for HTTP (REST, ingest, WebSocket). Use port 0 for any free port; the log names
+    /// the bound address.
+    #[arg(long, env = "FLOWBOARD_HTTP", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+
+    /// Directory for the dashboard database and checkpoints.
+    #[arg(long, env = "FLOWBOARD_DATA_DIR", default_value = "./flowboard-data")]
+    pub data_dir: PathBuf,
+
+    /// Kafka bootstrap servers (host:port,...). When absent, an embedded in-memory broker is
+    /// started in-process (for trying things out: it is not durable).
+    #[arg(long, env = "FLOWBOARD_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+
+    /// Kafka topic events are produced to and read from.
+    #[arg(long, env = "FLOWBOARD_TOPIC", default_value = "metrics")]
+    pub topic: String,
+
+    /// Partitions of the topic, when flowboard creates it in the embedded broker.
+    #[arg(long, default_value_t = 8)]
+    pub partitions: i32,
+
+    /// Timely worker threads [default: number of cores].
+    #[arg(long, env = "FLOWBOARD_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// History kept per series, and the longest window a widget may have (at most 24h).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub retention: Duration,
+
+    /// How long after the wall clock passes a second the dataflow closes it, when Kafka is
+    /// caught up. Events arriving later still count, from the next second on.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub watermark_delay: Duration,
+
+    /// Events stamped further than this into the future are rejected (HTTP) or dropped and
+    /// counted (Kafka).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub max_clock_skew: Duration,
+
+    /// How long `POST /ingest` waits for Kafka to acknowledge before answering 503.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub ingest_timeout: Duration,
+
+    /// Log format; the level comes from RUST_LOG (default `info`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// Flags of `flowboard broker`.
+#[derive(Clone, Debug, Args)]
+pub struct BrokerArgs {
+    /// Topic to create.
+    #[arg(long, default_value = "metrics")]
+    pub topic: String,
+    /// Partitions of the topic.
+    #[arg(long, default_value_t = 8)]
+    pub partitions: i32,
+}
+
+/// A configuration error found at startup.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting --{flag}: {message}")]
+pub struct ConfigError {
+    /// The flag at fault.
+    pub flag: &'static str,
+    /// What is wrong and what to do instead.
+    pub message: String,
+}
+
+/// Validated settings of `flowboard serve`.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// See [`ServeArgs::http`].
+    pub http: SocketAddr,
+    /// See [`ServeArgs::data_dir`].
+    pub data_dir: PathBuf,
+    /// See [`ServeArgs::kafka_brokers`].
+    pub kafka_brokers: Option<String>,
+    /// See [`ServeArgs::topic`].
+    pub topic: String,
+    /// See [`ServeArgs::partitions`].
+    pub partitions: i32,
+    /// Timely worker threads.
+    pub workers: usize,
+    /// See [`ServeArgs::retention`]; whole seconds.
+    pub retention: Duration,
+    /// See [`ServeArgs::watermark_delay`].
+    pub watermark_delay: Duration,
+    /// See [`ServeArgs::max_clock_skew`].
+    pub max_clock_skew: Duration,
+    /// See [`ServeArgs::ingest_timeout`].
+    pub ingest_timeout: Duration,
+    /// See [`ServeArgs::log_format`].
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Checks the flags of `serve`.
+    pub fn from_args(args: ServeArgs) -> Result<Config, ConfigError> {
+        let fail = |flag, message: String| Err(ConfigError { flag, message });
+        let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if workers == 0 || workers > 256 {
+            return fail("workers", format!("{workers} workers; use 1 to 256"));
+        }
+        if args.retention < Duration::from_secs(1) || args.retention > MAX_RETENTION {
+            return fail("retention", format!("{:?}; use 1s to 24h", args.retention));
+        }
+        if args.retention.subsec_nanos() != 0 {
+            return fail("retention", format!("{:?}; use whole seconds", args.retention));
+        }
+        if args.partitions < 1 {
+            return fail("partitions", format!("{}; use at least 1", args.partitions));
+        }
+        if args.topic.is_empty() || args.topic.len() > 249 {
+            return fail("topic", "use a Kafka topic name of 1 to 249 characters".into());
+        }
+        if args.watermark_delay > Duration::from_secs(60) {
+            return fail("watermark-delay", format!("{:?}; use at most 60s", args.watermark_delay));
+        }
+        if args.ingest_timeout.is_zero() {
+            return fail("ingest-timeout", "use a positive duration such as 5s".into());
+        }
+        if args.kafka_brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
+            return fail("kafka-brokers", "empty; give host:port[,host:port...] or leave it out for the embedded broker".into());
+        }
+        Ok(Config {
+            http: args.http,
+            data_dir: args.data_dir,
+            kafka_brokers: args.kafka_brokers,
+            topic: args.topic,
+            partitions: args.partitions,
+            workers,
+            retention: args.retention,
+            watermark_delay: args.watermark_delay,
+            max_clock_skew: args.max_clock_skew,
+            ingest_timeout: args.ingest_timeout,
+            log_format: args.log_format,
+        })
+    }
+}

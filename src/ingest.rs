@@ -1,0 +1,4 @@
+//! `POST /ingest`.
+/// Placeholder until ingest lands.
+#[derive(Clone)]
+pub struct Ingest;

@@ -1,0 +1,27 @@
+//! The flowboard server: CLI and configuration, the REST API for dashboards, HTTP ingest into
+//! Kafka, the WebSocket fan-out of widget values, and the bridge to the timely dataflow.
+//!
+//! # Layout
+//!
+//! - [`config`]: command line and the validated [`config::Config`].
+//! - [`broker`]: the embedded Kafka broker (librdkafka's mock cluster).
+//! - [`model`]: dashboards and widgets.
+//! - [`store`]: the dashboard store (SQLite).
+//! - [`api`]: REST routes for dashboards, widgets and snapshots; [`error`]: their errors.
+//! - [`ingest`]: `POST /ingest` → Kafka.
+//! - [`hub`]: latest widget values, staleness, refresh throttling, per-dashboard fan-out.
+//! - [`ws`]: `WS /stream/{dashboard_id}`.
+//! - [`bridge`]: where timely worker threads hand values to tokio.
+//! - [`server`]: wires it all together and runs it.
+
+pub mod api;
+pub mod bridge;
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod ingest;
+pub mod model;
+pub mod server;
+pub mod store;
+pub mod ws;
