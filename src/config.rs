@@ -144,7 +144,9 @@ impl Config {
     /// Checks the flags of `serve`.
     pub fn from_args(args: ServeArgs) -> Result<Config, ConfigError> {
         let fail = |flag, message: String| Err(ConfigError { flag, message });
-        let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let workers = args
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         if workers == 0 || workers > 256 {
             return fail("workers", format!("{workers} workers; use 1 to 256"));
         }
@@ -152,22 +154,42 @@ impl Config {
             return fail("retention", format!("{:?}; use 1s to 24h", args.retention));
         }
         if args.retention.subsec_nanos() != 0 {
-            return fail("retention", format!("{:?}; use whole seconds", args.retention));
+            return fail(
+                "retention",
+                format!("{:?}; use whole seconds", args.retention),
+            );
         }
         if args.partitions < 1 {
             return fail("partitions", format!("{}; use at least 1", args.partitions));
         }
         if args.topic.is_empty() || args.topic.len() > 249 {
-            return fail("topic", "use a Kafka topic name of 1 to 249 characters".into());
+            return fail(
+                "topic",
+                "use a Kafka topic name of 1 to 249 characters".into(),
+            );
         }
         if args.watermark_delay > Duration::from_secs(60) {
-            return fail("watermark-delay", format!("{:?}; use at most 60s", args.watermark_delay));
+            return fail(
+                "watermark-delay",
+                format!("{:?}; use at most 60s", args.watermark_delay),
+            );
         }
         if args.ingest_timeout.is_zero() {
-            return fail("ingest-timeout", "use a positive duration such as 5s".into());
+            return fail(
+                "ingest-timeout",
+                "use a positive duration such as 5s".into(),
+            );
         }
-        if args.kafka_brokers.as_deref().is_some_and(|b| b.trim().is_empty()) {
-            return fail("kafka-brokers", "empty; give host:port[,host:port...] or leave it out for the embedded broker".into());
+        if args
+            .kafka_brokers
+            .as_deref()
+            .is_some_and(|b| b.trim().is_empty())
+        {
+            return fail(
+                "kafka-brokers",
+                "empty; give host:port[,host:port...] or leave it out for the embedded broker"
+                    .into(),
+            );
         }
         Ok(Config {
             http: args.http,

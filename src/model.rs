@@ -34,10 +34,20 @@ impl Widget {
     /// What the dataflow computes for this widget.
     pub fn query(&self) -> WidgetQuery {
         WidgetQuery {
-            key: WidgetKey { id: self.widget_id, generation: self.generation },
+            key: WidgetKey {
+                id: self.widget_id,
+                generation: self.generation,
+            },
             metric: self.metric_name.clone(),
-            filter: self.filter.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            spec: WindowSpec { aggregation: self.aggregation, window_ms: self.window_seconds * 1_000 },
+            filter: self
+                .filter
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            spec: WindowSpec {
+                aggregation: self.aggregation,
+                window_ms: self.window_seconds * 1_000,
+            },
         }
     }
 }

@@ -123,7 +123,12 @@ pub struct EventError {
 
 impl EventError {
     fn new(reason: RejectReason, field: &'static str, message: impl Into<String>) -> Self {
-        EventError { index: None, field, reason, message: message.into() }
+        EventError {
+            index: None,
+            field,
+            reason,
+            message: message.into(),
+        }
     }
 }
 
@@ -156,7 +161,11 @@ pub fn decode_all(bytes: &[u8]) -> Result<Vec<Event>, EventError> {
 }
 
 fn malformed(error: &serde_json::Error) -> EventError {
-    EventError::new(RejectReason::MalformedJson, "", format!("malformed JSON: {error}"))
+    EventError::new(
+        RejectReason::MalformedJson,
+        "",
+        format!("malformed JSON: {error}"),
+    )
 }
 
 /// The wire form, with every field loosely typed so that each can be checked and reported.
@@ -175,17 +184,22 @@ struct WireEvent<'a> {
 }
 
 fn decode_one(bytes: &[u8]) -> Result<Event, EventError> {
-    let wire: WireEvent<'_> = serde_json::from_slice(bytes).map_err(|error| match error.classify() {
-        serde_json::error::Category::Data if error.to_string().contains("event_time") => {
-            EventError::new(RejectReason::InvalidEventTime, "event_time", error.to_string())
-        }
-        serde_json::error::Category::Data => EventError::new(
-            RejectReason::MalformedJson,
-            "",
-            format!("expected an event object: {error}"),
-        ),
-        _ => malformed(&error),
-    })?;
+    let wire: WireEvent<'_> =
+        serde_json::from_slice(bytes).map_err(|error| match error.classify() {
+            serde_json::error::Category::Data if error.to_string().contains("event_time") => {
+                EventError::new(
+                    RejectReason::InvalidEventTime,
+                    "event_time",
+                    error.to_string(),
+                )
+            }
+            serde_json::error::Category::Data => EventError::new(
+                RejectReason::MalformedJson,
+                "",
+                format!("expected an event object: {error}"),
+            ),
+            _ => malformed(&error),
+        })?;
     if let Some((name, _)) = wire.unknown.iter().next() {
         return Err(EventError::new(
             RejectReason::UnknownField,
@@ -195,22 +209,41 @@ fn decode_one(bytes: &[u8]) -> Result<Event, EventError> {
     }
 
     let metric_name = match wire.metric_name {
-        None => return Err(EventError::new(RejectReason::MissingField, "metric_name", "metric_name is required")),
+        None => {
+            return Err(EventError::new(
+                RejectReason::MissingField,
+                "metric_name",
+                "metric_name is required",
+            ));
+        }
         Some(raw) => serde_json::from_str::<String>(raw.get()).map_err(|_| {
-            EventError::new(RejectReason::InvalidMetricName, "metric_name", "metric_name must be a string")
+            EventError::new(
+                RejectReason::InvalidMetricName,
+                "metric_name",
+                "metric_name must be a string",
+            )
         })?,
     };
     validate_metric_name(&metric_name)?;
 
     let value = match wire.value {
-        None => return Err(EventError::new(RejectReason::MissingField, "value", "value is required")),
+        None => {
+            return Err(EventError::new(
+                RejectReason::MissingField,
+                "value",
+                "value is required",
+            ));
+        }
         Some(raw) => match serde_json::from_str::<f64>(raw.get()) {
             Ok(value) if value.is_finite() => value,
             _ => {
                 return Err(EventError::new(
                     RejectReason::InvalidValue,
                     "value",
-                    format!("value must be a finite number, got {}", truncate(raw.get(), 40)),
+                    format!(
+                        "value must be a finite number, got {}",
+                        truncate(raw.get(), 40)
+                    ),
                 ));
             }
         },
@@ -220,7 +253,11 @@ fn decode_one(bytes: &[u8]) -> Result<Event, EventError> {
         None => BTreeMap::new(),
         Some(raw) if raw.get() == "null" => BTreeMap::new(),
         Some(raw) => serde_json::from_str::<BTreeMap<String, String>>(raw.get()).map_err(|_| {
-            EventError::new(RejectReason::InvalidTags, "tags", "tags must be an object of string values")
+            EventError::new(
+                RejectReason::InvalidTags,
+                "tags",
+                "tags must be an object of string values",
+            )
         })?,
     };
 
@@ -228,16 +265,27 @@ fn decode_one(bytes: &[u8]) -> Result<Event, EventError> {
         None | Some(EventTime::Absent) => None,
         Some(EventTime::Millis(ms)) => Some(ms),
         Some(EventTime::Invalid(message)) => {
-            return Err(EventError::new(RejectReason::InvalidEventTime, "event_time", message));
+            return Err(EventError::new(
+                RejectReason::InvalidEventTime,
+                "event_time",
+                message,
+            ));
         }
     };
 
-    Ok(Event { metric_name, value, tags, event_time })
+    Ok(Event {
+        metric_name,
+        value,
+        tags,
+        event_time,
+    })
 }
 
 /// Checks a metric name against the contract: 1–200 characters of `[A-Za-z0-9_.:-]`.
 pub fn validate_metric_name(name: &str) -> Result<(), EventError> {
-    let valid_chars = name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+    let valid_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
     if name.is_empty() || name.len() > MAX_METRIC_NAME_LEN || !valid_chars {
         return Err(EventError::new(
             RejectReason::InvalidMetricName,
@@ -279,14 +327,18 @@ impl<'de> Deserialize<'de> for EventTime {
             fn visit_i64<E: de::Error>(self, ms: i64) -> Result<EventTime, E> {
                 Ok(match u64::try_from(ms) {
                     Ok(ms) => EventTime::Millis(ms),
-                    Err(_) => EventTime::Invalid(format!("event_time must not be before 1970, got {ms}")),
+                    Err(_) => {
+                        EventTime::Invalid(format!("event_time must not be before 1970, got {ms}"))
+                    }
                 })
             }
             fn visit_f64<E: de::Error>(self, ms: f64) -> Result<EventTime, E> {
                 Ok(if ms.fract() == 0.0 && (0.0..9.0e15).contains(&ms) {
                     EventTime::Millis(ms as u64)
                 } else {
-                    EventTime::Invalid(format!("event_time must be whole epoch milliseconds, got {ms}"))
+                    EventTime::Invalid(format!(
+                        "event_time must be whole epoch milliseconds, got {ms}"
+                    ))
                 })
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<EventTime, E> {
@@ -296,14 +348,19 @@ impl<'de> Deserialize<'de> for EventTime {
                 Ok(EventTime::Absent)
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<EventTime, E> {
-                Ok(EventTime::Invalid("event_time must be epoch milliseconds or an RFC 3339 string".into()))
+                Ok(EventTime::Invalid(
+                    "event_time must be epoch milliseconds or an RFC 3339 string".into(),
+                ))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<EventTime, A::Error> {
                 while seq.next_element::<de::IgnoredAny>()?.is_some() {}
                 self.visit_bool(false)
             }
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<EventTime, A::Error> {
-                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
                 self.visit_bool(false)
             }
         }
@@ -316,9 +373,14 @@ fn parse_rfc3339(text: &str) -> EventTime {
     match time::OffsetDateTime::parse(text, &Rfc3339) {
         Ok(at) => match u64::try_from(at.unix_timestamp_nanos() / 1_000_000) {
             Ok(ms) => EventTime::Millis(ms),
-            Err(_) => EventTime::Invalid(format!("event_time must not be before 1970, got {text:?}")),
+            Err(_) => {
+                EventTime::Invalid(format!("event_time must not be before 1970, got {text:?}"))
+            }
         },
-        Err(error) => EventTime::Invalid(format!("event_time {:?} is not RFC 3339: {error}", truncate(text, 40))),
+        Err(error) => EventTime::Invalid(format!(
+            "event_time {:?} is not RFC 3339: {error}",
+            truncate(text, 40)
+        )),
     }
 }
 
@@ -327,7 +389,9 @@ mod tests {
     use super::*;
 
     fn error_of(body: &str) -> EventError {
-        decode(body.as_bytes()).remove(0).expect_err("should be rejected")
+        decode(body.as_bytes())
+            .remove(0)
+            .expect_err("should be rejected")
     }
 
     #[test]
@@ -345,24 +409,80 @@ mod tests {
     fn names_the_bad_field() {
         let cases = [
             (r#"{"value": 1}"#, "metric_name", RejectReason::MissingField),
-            (r#"{"metric_name": "", "value": 1}"#, "metric_name", RejectReason::InvalidMetricName),
-            (r#"{"metric_name": "a b", "value": 1}"#, "metric_name", RejectReason::InvalidMetricName),
-            (r#"{"metric_name": 7, "value": 1}"#, "metric_name", RejectReason::InvalidMetricName),
-            (r#"{"metric_name": "m"}"#, "value", RejectReason::MissingField),
-            (r#"{"metric_name": "m", "value": "1"}"#, "value", RejectReason::InvalidValue),
-            (r#"{"metric_name": "m", "value": null}"#, "value", RejectReason::InvalidValue),
-            (r#"{"metric_name": "m", "value": 1, "tags": {"a": 1}}"#, "tags", RejectReason::InvalidTags),
-            (r#"{"metric_name": "m", "value": 1, "tags": []}"#, "tags", RejectReason::InvalidTags),
-            (r#"{"metric_name": "m", "value": 1, "event_time": -5}"#, "event_time", RejectReason::InvalidEventTime),
-            (r#"{"metric_name": "m", "value": 1, "event_time": "yesterday"}"#, "event_time", RejectReason::InvalidEventTime),
-            (r#"{"metric_name": "m", "value": 1, "event_time": 1.5}"#, "event_time", RejectReason::InvalidEventTime),
-            (r#"{"metric_name": "m", "value": 1, "extra": 1}"#, "", RejectReason::UnknownField),
-            (r#"{"metric_name": "m", "value": 1"#, "", RejectReason::MalformedJson),
+            (
+                r#"{"metric_name": "", "value": 1}"#,
+                "metric_name",
+                RejectReason::InvalidMetricName,
+            ),
+            (
+                r#"{"metric_name": "a b", "value": 1}"#,
+                "metric_name",
+                RejectReason::InvalidMetricName,
+            ),
+            (
+                r#"{"metric_name": 7, "value": 1}"#,
+                "metric_name",
+                RejectReason::InvalidMetricName,
+            ),
+            (
+                r#"{"metric_name": "m"}"#,
+                "value",
+                RejectReason::MissingField,
+            ),
+            (
+                r#"{"metric_name": "m", "value": "1"}"#,
+                "value",
+                RejectReason::InvalidValue,
+            ),
+            (
+                r#"{"metric_name": "m", "value": null}"#,
+                "value",
+                RejectReason::InvalidValue,
+            ),
+            (
+                r#"{"metric_name": "m", "value": 1, "tags": {"a": 1}}"#,
+                "tags",
+                RejectReason::InvalidTags,
+            ),
+            (
+                r#"{"metric_name": "m", "value": 1, "tags": []}"#,
+                "tags",
+                RejectReason::InvalidTags,
+            ),
+            (
+                r#"{"metric_name": "m", "value": 1, "event_time": -5}"#,
+                "event_time",
+                RejectReason::InvalidEventTime,
+            ),
+            (
+                r#"{"metric_name": "m", "value": 1, "event_time": "yesterday"}"#,
+                "event_time",
+                RejectReason::InvalidEventTime,
+            ),
+            (
+                r#"{"metric_name": "m", "value": 1, "event_time": 1.5}"#,
+                "event_time",
+                RejectReason::InvalidEventTime,
+            ),
+            (
+                r#"{"metric_name": "m", "value": 1, "extra": 1}"#,
+                "",
+                RejectReason::UnknownField,
+            ),
+            (
+                r#"{"metric_name": "m", "value": 1"#,
+                "",
+                RejectReason::MalformedJson,
+            ),
             (r#"42"#, "", RejectReason::MalformedJson),
         ];
         for (body, field, reason) in cases {
             let error = error_of(body);
-            assert_eq!((error.field, error.reason), (field, reason), "{body}: {error}");
+            assert_eq!(
+                (error.field, error.reason),
+                (field, reason),
+                "{body}: {error}"
+            );
         }
     }
 

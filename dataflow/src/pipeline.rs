@@ -69,7 +69,11 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the dataflow with `widgets` as the initial widget set, delivering value changes
     /// to `sink`.
-    pub fn start(config: PipelineConfig, widgets: Vec<WidgetQuery>, sink: SinkFn) -> Result<Pipeline, PipelineError> {
+    pub fn start(
+        config: PipelineConfig,
+        widgets: Vec<WidgetQuery>,
+        sink: SinkFn,
+    ) -> Result<Pipeline, PipelineError> {
         let _ = (config, widgets, sink);
         todo!("pipeline")
     }

@@ -49,7 +49,10 @@ mod tests {
     use super::*;
 
     fn key(tags: &[(&str, &str)]) -> SeriesKey {
-        let tags: BTreeMap<String, String> = tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let tags: BTreeMap<String, String> = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         SeriesKey::new("m", &tags)
     }
 
@@ -57,7 +60,10 @@ mod tests {
     fn filter_requires_every_tag() {
         let series = key(&[("host", "a"), ("region", "eu")]);
         let filter = |pairs: &[(&str, &str)]| -> TagFilter {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         };
         assert!(series.matches(&filter(&[])));
         assert!(series.matches(&filter(&[("region", "eu")])));
@@ -68,6 +74,9 @@ mod tests {
 
     #[test]
     fn tag_order_does_not_matter() {
-        assert_eq!(key(&[("a", "1"), ("b", "2")]), key(&[("b", "2"), ("a", "1")]));
+        assert_eq!(
+            key(&[("a", "1"), ("b", "2")]),
+            key(&[("b", "2"), ("a", "1")])
+        );
     }
 }

@@ -43,7 +43,11 @@ pub struct SinkBatch {
 pub type SinkFn = Arc<dyn Fn(SinkBatch) + Send + Sync>;
 
 /// Attaches the sink to a stream of widget changes.
-pub fn sink_changes(changes: Stream<'_, u64, Vec<(WidgetKey, WindowChange)>>, worker: usize, deliver: SinkFn) {
+pub fn sink_changes(
+    changes: Stream<'_, u64, Vec<(WidgetKey, WindowChange)>>,
+    worker: usize,
+    deliver: SinkFn,
+) {
     let mut pending: BTreeMap<u64, Vec<(WidgetKey, WindowChange)>> = BTreeMap::new();
     let mut reported: Option<u64> = None;
     changes.sink(Pipeline, "Sink", move |(input, frontier)| {
@@ -52,7 +56,9 @@ pub fn sink_changes(changes: Stream<'_, u64, Vec<(WidgetKey, WindowChange)>>, wo
                 pending.entry(*time).or_default().append(data);
             }
         });
-        let Some(open) = frontier.frontier().first().copied() else { return };
+        let Some(open) = frontier.frontier().first().copied() else {
+            return;
+        };
         let closed_through = open.saturating_sub(PANE_MS);
         if reported == Some(closed_through) {
             return;
@@ -62,10 +68,20 @@ pub fn sink_changes(changes: Stream<'_, u64, Vec<(WidgetKey, WindowChange)>>, wo
         let updates = done
             .into_iter()
             .flat_map(|(as_of, changes)| {
-                changes.into_iter().map(move |(widget, change)| WidgetUpdate { widget, change, as_of })
+                changes
+                    .into_iter()
+                    .map(move |(widget, change)| WidgetUpdate {
+                        widget,
+                        change,
+                        as_of,
+                    })
             })
             .collect();
         reported = Some(closed_through);
-        deliver(SinkBatch { worker, closed_through, updates });
+        deliver(SinkBatch {
+            worker,
+            closed_through,
+            updates,
+        });
     });
 }

@@ -70,6 +70,9 @@ impl PipelineStats {
 
     /// A copy of the per-partition progress table.
     pub fn partitions(&self) -> BTreeMap<i32, PartitionProgress> {
-        self.partitions.lock().map(|p| p.clone()).unwrap_or_default()
+        self.partitions
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
     }
 }
