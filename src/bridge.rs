@@ -1,1 +1,36 @@
-//! bridge
+//! The bridge from timely worker threads to tokio: the dataflow's sink hands batches to an
+//! unbounded channel (a send never blocks a worker), and one task applies them to the hub.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use dataflow::sink::{SinkBatch, SinkFn};
+use dataflow::stats::PipelineStats;
+use tokio::sync::mpsc;
+
+use crate::hub::Hub;
+
+/// A sink callback for the dataflow, and the receiving end to pass to [`forward`].
+pub fn channel() -> (SinkFn, mpsc::UnboundedReceiver<SinkBatch>) {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let sink: SinkFn = Arc::new(move |batch| {
+        // The receiver only goes away at shutdown; batches after that have nowhere to go.
+        let _ = sender.send(batch);
+    });
+    (sink, receiver)
+}
+
+/// Applies sink batches to the hub until the dataflow stops, keeping the closed time in the
+/// dataflow's statistics.
+pub async fn forward(mut batches: mpsc::UnboundedReceiver<SinkBatch>, hub: Hub, stats: Arc<PipelineStats>, workers: usize) {
+    let mut closed: Vec<Option<u64>> = vec![None; workers];
+    while let Some(batch) = batches.recv().await {
+        if let Some(slot) = closed.get_mut(batch.worker) {
+            *slot = Some(batch.closed_through);
+        }
+        if let Some(min) = closed.iter().copied().collect::<Option<Vec<u64>>>().and_then(|c| c.into_iter().min()) {
+            stats.closed_time.store(min, Ordering::Relaxed);
+        }
+        hub.apply(batch);
+    }
+}

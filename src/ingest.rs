@@ -1,4 +1,136 @@
-//! `POST /ingest`.
-/// Placeholder until ingest lands.
+//! `POST /ingest`: validates events and produces them to Kafka, answering only once Kafka has
+//! acknowledged them.
+//!
+//! A request is validated as a whole before anything is written: the first bad event gets a
+//! `400` naming its index and field, and nothing of the request reaches Kafka. Valid events
+//! without an `event_time` are stamped with the time the request arrived, so a replay of the
+//! topic computes the same values. Events are grouped by metric name into one JSON-array record
+//! per metric (keyed by the metric name, so a metric's events stay in one partition and in
+//! order). `202 {"accepted": n}` is sent when every record is acknowledged; if Kafka cannot take
+//! them within the ingest timeout the answer is `503` (records already acknowledged stay
+//! written: retrying may duplicate them).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dataflow::event::{self, Event, EventError};
+use dataflow::time::now_ms;
+use futures_util::future::join_all;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+
+/// Why an ingest request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// An event is invalid; nothing was written.
+    #[error(transparent)]
+    Invalid(#[from] EventError),
+    /// The request holds no events.
+    #[error("the request holds no events")]
+    Empty,
+    /// Kafka did not acknowledge in time, or refused.
+    #[error("kafka unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Produces ingested events to Kafka. Cheap to clone.
 #[derive(Clone)]
-pub struct Ingest;
+pub struct Ingest {
+    producer: FutureProducer,
+    topic: Arc<str>,
+    timeout: Duration,
+    max_clock_skew_ms: u64,
+}
+
+impl Ingest {
+    /// A producer for `topic` at `brokers`; a request fails with 503 if Kafka has not
+    /// acknowledged it within `timeout`.
+    pub fn new(brokers: &str, topic: &str, timeout: Duration, max_clock_skew: Duration) -> Result<Ingest, IngestError> {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            // Wait for all in-sync replicas: a 202 must mean the events are durable.
+            .set("acks", "all")
+            // Retries inside librdkafka must not duplicate records.
+            .set("enable.idempotence", "true")
+            // Give up (and answer 503) when Kafka has not acknowledged within the ingest timeout.
+            .set("message.timeout.ms", timeout.as_millis().to_string())
+            // Batch concurrent requests together; a few ms of latency for much higher throughput.
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4")
+            .set("client.id", "flowboard-ingest")
+            .create()
+            .map_err(|e| IngestError::Unavailable(format!("creating the producer: {e}")))?;
+        Ok(Ingest { producer, topic: topic.into(), timeout, max_clock_skew_ms: max_clock_skew.as_millis() as u64 })
+    }
+
+    /// Validates `body` (one event or an array) and writes it; returns how many events were
+    /// accepted.
+    pub async fn ingest(&self, body: &[u8]) -> Result<usize, IngestError> {
+        let arrived = now_ms();
+        let mut events = event::decode_all(body)?;
+        if events.is_empty() {
+            return Err(IngestError::Empty);
+        }
+        for (index, event) in events.iter_mut().enumerate() {
+            let time = *event.event_time.get_or_insert(arrived);
+            if time > arrived + self.max_clock_skew_ms {
+                return Err(IngestError::Invalid(EventError {
+                    index: Some(index),
+                    field: "event_time",
+                    reason: event::RejectReason::TooFarInFuture,
+                    message: format!(
+                        "event_time {time} is {} ms in the future; at most {} ms is allowed",
+                        time - arrived,
+                        self.max_clock_skew_ms
+                    ),
+                }));
+            }
+        }
+        let count = events.len();
+        self.produce(events).await?;
+        Ok(count)
+    }
+
+    async fn produce(&self, events: Vec<Event>) -> Result<(), IngestError> {
+        let mut by_metric: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        for event in events {
+            by_metric.entry(event.metric_name.clone()).or_default().push(event);
+        }
+        let mut records = Vec::with_capacity(by_metric.len());
+        for (metric, events) in &by_metric {
+            let payload = serde_json::to_vec(events).map_err(|e| IngestError::Unavailable(e.to_string()))?;
+            records.push((metric.clone(), payload));
+        }
+        let sends = records.iter().map(|(metric, payload)| {
+            let record = FutureRecord::to(&self.topic).key(metric.as_str()).payload(payload.as_slice());
+            self.producer.send(record, Timeout::After(self.timeout))
+        });
+        for result in join_all(sends).await {
+            if let Err((error, _)) = result {
+                return Err(IngestError::Unavailable(error.to_string()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The HTTP answer for an ingest result.
+pub fn reply(result: Result<usize, IngestError>) -> warp::reply::Response {
+    use warp::http::StatusCode;
+    use warp::Reply;
+    let (status, body) = match result {
+        Ok(accepted) => (StatusCode::ACCEPTED, serde_json::json!({ "accepted": accepted })),
+        Err(IngestError::Invalid(error)) => (
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "error": error.to_string(), "field": error.field, "index": error.index }),
+        ),
+        Err(IngestError::Empty) => (StatusCode::BAD_REQUEST, serde_json::json!({ "error": "the request holds no events", "field": null })),
+        Err(IngestError::Unavailable(message)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "error": format!("kafka unavailable, nothing acknowledged: {message}"), "field": null }),
+        ),
+    };
+    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+}

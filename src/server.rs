@@ -2,9 +2,13 @@
 
 use std::sync::Arc;
 
-use dataflow::pipeline::WidgetControl;
+use anyhow::Context;
+use dataflow::pipeline::{Pipeline, PipelineConfig, WidgetControl};
+use tokio::net::TcpListener;
+use warp::Filter;
 
-use crate::config::Config;
+use crate::broker::EmbeddedBroker;
+use crate::config::{BrokerArgs, Config};
 use crate::hub::Hub;
 use crate::ingest::Ingest;
 use crate::store::Store;
@@ -25,3 +29,97 @@ pub struct AppState {
 
 /// Shared handle to the state.
 pub type SharedState = Arc<AppState>;
+
+/// `flowboard serve`: runs until Ctrl-C / SIGTERM.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("flowboard-io").build()?;
+
+    // Kafka: the configured cluster, or an embedded one that lives as long as this process.
+    let embedded = match &config.kafka_brokers {
+        Some(_) => None,
+        None => Some(EmbeddedBroker::start(&config.topic, config.partitions)?),
+    };
+    let brokers = match (&config.kafka_brokers, &embedded) {
+        (Some(brokers), _) => brokers.clone(),
+        (None, Some(broker)) => broker.bootstrap_servers(),
+        (None, None) => unreachable!("an embedded broker is started when no brokers are configured"),
+    };
+    if embedded.is_some() {
+        tracing::warn!(
+            topic = %config.topic,
+            partitions = config.partitions,
+            "using the embedded in-memory Kafka broker: for trying things out, not durable (pass --kafka-brokers for a real cluster)"
+        );
+    }
+    tracing::info!("kafka bootstrap servers: {brokers}");
+
+    let hub = Hub::new(config.workers);
+    let (sink, batches) = crate::bridge::channel();
+    let pipeline = Pipeline::start(
+        PipelineConfig {
+            brokers: brokers.clone(),
+            topic: config.topic.clone(),
+            workers: config.workers,
+            retention_ms: config.retention.as_millis() as u64,
+            grace_ms: config.watermark_delay.as_millis() as u64,
+            max_future_ms: config.max_clock_skew.as_millis() as u64,
+        },
+        Vec::new(),
+        sink,
+    )?;
+    let ingest = Ingest::new(&brokers, &config.topic, config.ingest_timeout, config.max_clock_skew)?;
+
+    runtime.block_on(async {
+        tokio::spawn(crate::bridge::forward(batches, hub.clone(), pipeline.stats(), config.workers));
+        let ingest_route = warp::post()
+            .and(warp::path("ingest"))
+            .and(warp::path::end())
+            .and(warp::body::content_length_limit(10 * 1024 * 1024))
+            .and(warp::body::bytes())
+            .then(move |body: bytes::Bytes| {
+                let ingest = ingest.clone();
+                async move { crate::ingest::reply(ingest.ingest(&body).await) }
+            });
+        let listener = TcpListener::bind(config.http).await.with_context(|| format!("binding {}", config.http))?;
+        let address = listener.local_addr()?;
+        tracing::info!("listening on http://{address}");
+        warp::serve(ingest_route).incoming(listener).graceful(shutdown_signal()).run().await;
+        anyhow::Ok(())
+    })?;
+    tracing::info!("shutting down");
+    pipeline.shutdown();
+    drop(embedded);
+    Ok(())
+}
+
+/// `flowboard broker`: runs the embedded broker until Ctrl-C / SIGTERM.
+pub fn broker(args: BrokerArgs) -> anyhow::Result<()> {
+    let broker = EmbeddedBroker::start(&args.topic, args.partitions)?;
+    tracing::warn!("embedded in-memory Kafka broker: for trying things out, not durable");
+    tracing::info!(topic = %args.topic, partitions = args.partitions, "kafka bootstrap servers: {}", broker.bootstrap_servers());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(shutdown_signal());
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,1 +1,240 @@
-//! The series store operator.
+//! The series store: retained panes of every series, joined with the widget set.
+//!
+//! Each worker keeps the series routed to it (by hash of metric and tags) with their panes for
+//! the retention period. The widget collection is small and is broadcast to every worker, where
+//! it is joined locally with the series (a broadcast join: each series is matched against the
+//! widgets of its metric, each widget against the series of its metric and its tag filter).
+//!
+//! At each closed time, in this order:
+//! 1. widget changes: a removed widget loses its subscriptions; a new widget (or a new version
+//!    of one) subscribes to every matching series and is backfilled with the panes those series
+//!    retain inside its window, so it shows the history already received, not a value that
+//!    starts from zero;
+//! 2. new partials: merged into their series' retained pane and forwarded, projected to each
+//!    subscriber's aggregation, as long as the pane is inside the subscriber's window;
+//! 3. panes older than the retention are dropped, and series left without panes are forgotten.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use differential_dataflow::VecCollection;
+use operators::registry::{AnyPane, PaneSet};
+use operators::window_aggregate::WindowSpec;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::Capability;
+use timely::dataflow::Stream;
+use uuid::Uuid;
+
+use crate::kafka_source::PaneRecord;
+use crate::series::SeriesKey;
+use crate::widget::{WidgetKey, WidgetQuery};
+
+/// A partial for a widget's window: `(widget, pane end, partial of its aggregation)`.
+pub type Contribution = (WidgetKey, u64, AnyPane);
+
+/// One retained series.
+struct Series {
+    key: SeriesKey,
+    /// Retained panes, oldest first.
+    panes: VecDeque<(u64, PaneSet)>,
+    /// Widgets whose metric and filter match this series.
+    subscribers: Vec<(WidgetKey, WindowSpec)>,
+}
+
+impl Series {
+    fn merge(&mut self, pane_end: u64, partials: &PaneSet) {
+        match self.panes.iter().rposition(|(end, _)| *end <= pane_end) {
+            Some(at) if self.panes[at].0 == pane_end => self.panes[at].1.merge(partials),
+            Some(at) => self.panes.insert(at + 1, (pane_end, partials.clone())),
+            None => self.panes.push_front((pane_end, partials.clone())),
+        }
+    }
+}
+
+/// Everything one worker's store holds.
+#[derive(Default)]
+struct StoreState {
+    series: Vec<Option<Series>>,
+    free: Vec<usize>,
+    index: HashMap<SeriesKey, usize>,
+    by_metric: HashMap<String, Vec<usize>>,
+    widgets: HashMap<Uuid, WidgetQuery>,
+}
+
+impl StoreState {
+    fn insert_series(&mut self, key: SeriesKey) -> usize {
+        let subscribers = self
+            .widgets
+            .values()
+            .filter(|w| w.metric == key.metric && key.matches(&w.filter))
+            .map(|w| (w.key, w.spec))
+            .collect();
+        let series = Series { key: key.clone(), panes: VecDeque::new(), subscribers };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.series[slot] = Some(series);
+                slot
+            }
+            None => {
+                self.series.push(Some(series));
+                self.series.len() - 1
+            }
+        };
+        self.by_metric.entry(key.metric.clone()).or_default().push(slot);
+        self.index.insert(key, slot);
+        slot
+    }
+
+    fn remove_widget(&mut self, id: Uuid) {
+        let Some(query) = self.widgets.remove(&id) else { return };
+        for slot in self.by_metric.get(&query.metric).into_iter().flatten() {
+            if let Some(series) = self.series[*slot].as_mut() {
+                series.subscribers.retain(|(key, _)| key.id != id);
+            }
+        }
+    }
+
+    fn add_widget(&mut self, query: WidgetQuery, time: u64, out: &mut Vec<Contribution>) {
+        let horizon = time.saturating_sub(query.spec.window_ms);
+        for slot in self.by_metric.get(&query.metric).into_iter().flatten() {
+            let Some(series) = self.series[*slot].as_mut() else { continue };
+            if !series.key.matches(&query.filter) {
+                continue;
+            }
+            series.subscribers.push((query.key, query.spec));
+            for (pane_end, partials) in series.panes.iter().filter(|(end, _)| *end > horizon) {
+                out.push((query.key, *pane_end, partials.project(query.spec.aggregation)));
+            }
+        }
+        self.widgets.insert(query.key.id, query);
+    }
+
+    fn add_partials(&mut self, key: SeriesKey, pane_end: u64, partials: PaneSet, time: u64, out: &mut Vec<Contribution>) {
+        let slot = match self.index.get(&key) {
+            Some(slot) => *slot,
+            None => self.insert_series(key),
+        };
+        let Some(series) = self.series[slot].as_mut() else { return };
+        for (widget, spec) in &series.subscribers {
+            if pane_end + spec.window_ms > time {
+                out.push((*widget, pane_end, partials.project(spec.aggregation)));
+            }
+        }
+        series.merge(pane_end, &partials);
+    }
+
+    fn expire(&mut self, time: u64, retention_ms: u64) {
+        let horizon = time.saturating_sub(retention_ms);
+        let mut emptied = Vec::new();
+        for (slot, entry) in self.series.iter_mut().enumerate() {
+            let Some(series) = entry.as_mut() else { continue };
+            while series.panes.front().is_some_and(|(end, _)| *end <= horizon) {
+                series.panes.pop_front();
+            }
+            if series.panes.is_empty() {
+                emptied.push(slot);
+            }
+        }
+        for slot in emptied {
+            if let Some(series) = self.series[slot].take() {
+                self.index.remove(&series.key);
+                if let Some(slots) = self.by_metric.get_mut(&series.key.metric) {
+                    slots.retain(|s| *s != slot);
+                    if slots.is_empty() {
+                        self.by_metric.remove(&series.key.metric);
+                    }
+                }
+                self.free.push(slot);
+            }
+        }
+    }
+}
+
+/// Joins pane partials with the widget collection; see the module documentation.
+pub fn series_store<'scope>(
+    panes: Stream<'scope, u64, Vec<PaneRecord>>,
+    widgets: VecCollection<'scope, u64, WidgetQuery, isize>,
+    retention_ms: u64,
+) -> Stream<'scope, u64, Vec<Contribution>> {
+    let pane_pact = Exchange::new(|(series, _, _): &PaneRecord| series.route());
+    let widget_changes = widgets.inner.broadcast();
+
+    panes.binary_frontier(widget_changes, pane_pact, Pipeline, "SeriesStore", move |capability, _info| {
+        let mut capability: Option<Capability<u64>> = Some(capability);
+        let mut pending_panes: BTreeMap<u64, Vec<PaneRecord>> = BTreeMap::new();
+        let mut pending_widgets: BTreeMap<u64, Vec<(WidgetQuery, isize)>> = BTreeMap::new();
+        let mut state = StoreState::default();
+        let mut last_expired = 0;
+
+        move |(pane_input, pane_frontier), (widget_input, widget_frontier), output| {
+            pane_input.for_each(|stamp, data| {
+                if let Some(time) = stamp.least() {
+                    pending_panes.entry(*time).or_default().append(data);
+                }
+            });
+            widget_input.for_each(|_stamp, data| {
+                for (query, time, diff) in data.drain(..) {
+                    pending_widgets.entry(time).or_default().push((query, diff));
+                }
+            });
+
+            let frontier = [pane_frontier.frontier().first().copied(), widget_frontier.frontier().first().copied()]
+                .into_iter()
+                .flatten()
+                .min();
+            let complete = |time: u64| frontier.is_none_or(|f| time < f);
+
+            loop {
+                let next = [pending_widgets.keys().next().copied(), pending_panes.keys().next().copied()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                let Some(time) = next.filter(|t| complete(*t)) else { break };
+                let Some(cap) = capability.as_ref() else { break };
+                let mut out = Vec::new();
+
+                if let Some(mut changes) = pending_widgets.remove(&time) {
+                    differential_dataflow::consolidation::consolidate(&mut changes);
+                    for (query, diff) in &changes {
+                        if *diff < 0 && state.widgets.get(&query.key.id).is_some_and(|w| w.key == query.key) {
+                            state.remove_widget(query.key.id);
+                        }
+                    }
+                    for (query, diff) in changes {
+                        if diff > 0 {
+                            state.remove_widget(query.key.id);
+                            state.add_widget(query, time, &mut out);
+                        }
+                    }
+                }
+                if let Some(records) = pending_panes.remove(&time) {
+                    for (key, pane_end, partials) in records {
+                        state.add_partials(key, pane_end, partials, time, &mut out);
+                    }
+                }
+                if !out.is_empty() {
+                    output.session(&cap.delayed(&time)).give_iterator(out.into_iter());
+                }
+            }
+
+            // Drop what the retention no longer covers, once per closed tick.
+            let closed = frontier.map_or(u64::MAX, |f| f.saturating_sub(1));
+            if closed != u64::MAX && closed >= last_expired + 1_000 {
+                state.expire(closed, retention_ms);
+                last_expired = closed;
+            }
+
+            match frontier {
+                Some(f) => {
+                    if let Some(cap) = capability.as_mut()
+                        && *cap.time() < f
+                    {
+                        cap.downgrade(&f);
+                    }
+                }
+                None => capability = None,
+            }
+        }
+    })
+}

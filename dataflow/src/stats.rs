@@ -76,3 +76,12 @@ impl PipelineStats {
             .unwrap_or_default()
     }
 }
+
+impl PipelineStats {
+    /// Updates the progress of one partition in place.
+    pub fn update_partition(&self, partition: i32, update: impl FnOnce(&mut PartitionProgress)) {
+        if let Ok(mut partitions) = self.partitions.lock() {
+            update(partitions.entry(partition).or_default());
+        }
+    }
+}
