@@ -22,13 +22,23 @@ pub fn channel() -> (SinkFn, mpsc::UnboundedReceiver<SinkBatch>) {
 
 /// Applies sink batches to the hub until the dataflow stops, keeping the closed time in the
 /// dataflow's statistics.
-pub async fn forward(mut batches: mpsc::UnboundedReceiver<SinkBatch>, hub: Hub, stats: Arc<PipelineStats>, workers: usize) {
+pub async fn forward(
+    mut batches: mpsc::UnboundedReceiver<SinkBatch>,
+    hub: Hub,
+    stats: Arc<PipelineStats>,
+    workers: usize,
+) {
     let mut closed: Vec<Option<u64>> = vec![None; workers];
     while let Some(batch) = batches.recv().await {
         if let Some(slot) = closed.get_mut(batch.worker) {
             *slot = Some(batch.closed_through);
         }
-        if let Some(min) = closed.iter().copied().collect::<Option<Vec<u64>>>().and_then(|c| c.into_iter().min()) {
+        if let Some(min) = closed
+            .iter()
+            .copied()
+            .collect::<Option<Vec<u64>>>()
+            .and_then(|c| c.into_iter().min())
+        {
             stats.closed_time.store(min, Ordering::Relaxed);
         }
         hub.apply(batch);

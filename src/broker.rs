@@ -36,11 +36,15 @@ impl EmbeddedBroker {
 
     /// Takes the broker down: clients see it unreachable until [`EmbeddedBroker::broker_up`].
     pub fn broker_down(&self) -> Result<(), BrokerError> {
-        self.cluster.broker_down(1).map_err(|e| BrokerError(format!("broker down: {e}")))
+        self.cluster
+            .broker_down(1)
+            .map_err(|e| BrokerError(format!("broker down: {e}")))
     }
 
     /// Brings the broker back up.
     pub fn broker_up(&self) -> Result<(), BrokerError> {
-        self.cluster.broker_up(1).map_err(|e| BrokerError(format!("broker up: {e}")))
+        self.cluster
+            .broker_up(1)
+            .map_err(|e| BrokerError(format!("broker up: {e}")))
     }
 }

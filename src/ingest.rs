@@ -47,7 +47,12 @@ pub struct Ingest {
 impl Ingest {
     /// A producer for `topic` at `brokers`; a request fails with 503 if Kafka has not
     /// acknowledged it within `timeout`.
-    pub fn new(brokers: &str, topic: &str, timeout: Duration, max_clock_skew: Duration) -> Result<Ingest, IngestError> {
+    pub fn new(
+        brokers: &str,
+        topic: &str,
+        timeout: Duration,
+        max_clock_skew: Duration,
+    ) -> Result<Ingest, IngestError> {
         let producer: FutureProducer = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             // Wait for all in-sync replicas: a 202 must mean the events are durable.
@@ -62,7 +67,12 @@ impl Ingest {
             .set("client.id", "flowboard-ingest")
             .create()
             .map_err(|e| IngestError::Unavailable(format!("creating the producer: {e}")))?;
-        Ok(Ingest { producer, topic: topic.into(), timeout, max_clock_skew_ms: max_clock_skew.as_millis() as u64 })
+        Ok(Ingest {
+            producer,
+            topic: topic.into(),
+            timeout,
+            max_clock_skew_ms: max_clock_skew.as_millis() as u64,
+        })
     }
 
     /// Validates `body` (one event or an array) and writes it; returns how many events were
@@ -96,15 +106,21 @@ impl Ingest {
     async fn produce(&self, events: Vec<Event>) -> Result<(), IngestError> {
         let mut by_metric: BTreeMap<String, Vec<Event>> = BTreeMap::new();
         for event in events {
-            by_metric.entry(event.metric_name.clone()).or_default().push(event);
+            by_metric
+                .entry(event.metric_name.clone())
+                .or_default()
+                .push(event);
         }
         let mut records = Vec::with_capacity(by_metric.len());
         for (metric, events) in &by_metric {
-            let payload = serde_json::to_vec(events).map_err(|e| IngestError::Unavailable(e.to_string()))?;
+            let payload =
+                serde_json::to_vec(events).map_err(|e| IngestError::Unavailable(e.to_string()))?;
             records.push((metric.clone(), payload));
         }
         let sends = records.iter().map(|(metric, payload)| {
-            let record = FutureRecord::to(&self.topic).key(metric.as_str()).payload(payload.as_slice());
+            let record = FutureRecord::to(&self.topic)
+                .key(metric.as_str())
+                .payload(payload.as_slice());
             self.producer.send(record, Timeout::After(self.timeout))
         });
         for result in join_all(sends).await {
@@ -118,15 +134,21 @@ impl Ingest {
 
 /// The HTTP answer for an ingest result.
 pub fn reply(result: Result<usize, IngestError>) -> warp::reply::Response {
-    use warp::http::StatusCode;
     use warp::Reply;
+    use warp::http::StatusCode;
     let (status, body) = match result {
-        Ok(accepted) => (StatusCode::ACCEPTED, serde_json::json!({ "accepted": accepted })),
+        Ok(accepted) => (
+            StatusCode::ACCEPTED,
+            serde_json::json!({ "accepted": accepted }),
+        ),
         Err(IngestError::Invalid(error)) => (
             StatusCode::BAD_REQUEST,
             serde_json::json!({ "error": error.to_string(), "field": error.field, "index": error.index }),
         ),
-        Err(IngestError::Empty) => (StatusCode::BAD_REQUEST, serde_json::json!({ "error": "the request holds no events", "field": null })),
+        Err(IngestError::Empty) => (
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({ "error": "the request holds no events", "field": null }),
+        ),
         Err(IngestError::Unavailable(message)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({ "error": format!("kafka unavailable, nothing acknowledged: {message}"), "field": null }),

@@ -32,7 +32,10 @@ pub type SharedState = Arc<AppState>;
 
 /// `flowboard serve`: runs until Ctrl-C / SIGTERM.
 pub fn serve(config: Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("flowboard-io").build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("flowboard-io")
+        .build()?;
 
     // Kafka: the configured cluster, or an embedded one that lives as long as this process.
     let embedded = match &config.kafka_brokers {
@@ -42,7 +45,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let brokers = match (&config.kafka_brokers, &embedded) {
         (Some(brokers), _) => brokers.clone(),
         (None, Some(broker)) => broker.bootstrap_servers(),
-        (None, None) => unreachable!("an embedded broker is started when no brokers are configured"),
+        (None, None) => {
+            unreachable!("an embedded broker is started when no brokers are configured")
+        }
     };
     if embedded.is_some() {
         tracing::warn!(
@@ -67,10 +72,20 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         Vec::new(),
         sink,
     )?;
-    let ingest = Ingest::new(&brokers, &config.topic, config.ingest_timeout, config.max_clock_skew)?;
+    let ingest = Ingest::new(
+        &brokers,
+        &config.topic,
+        config.ingest_timeout,
+        config.max_clock_skew,
+    )?;
 
     runtime.block_on(async {
-        tokio::spawn(crate::bridge::forward(batches, hub.clone(), pipeline.stats(), config.workers));
+        tokio::spawn(crate::bridge::forward(
+            batches,
+            hub.clone(),
+            pipeline.stats(),
+            config.workers,
+        ));
         let ingest_route = warp::post()
             .and(warp::path("ingest"))
             .and(warp::path::end())
@@ -80,10 +95,16 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                 let ingest = ingest.clone();
                 async move { crate::ingest::reply(ingest.ingest(&body).await) }
             });
-        let listener = TcpListener::bind(config.http).await.with_context(|| format!("binding {}", config.http))?;
+        let listener = TcpListener::bind(config.http)
+            .await
+            .with_context(|| format!("binding {}", config.http))?;
         let address = listener.local_addr()?;
         tracing::info!("listening on http://{address}");
-        warp::serve(ingest_route).incoming(listener).graceful(shutdown_signal()).run().await;
+        warp::serve(ingest_route)
+            .incoming(listener)
+            .graceful(shutdown_signal())
+            .run()
+            .await;
         anyhow::Ok(())
     })?;
     tracing::info!("shutting down");
@@ -97,7 +118,9 @@ pub fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     let broker = EmbeddedBroker::start(&args.topic, args.partitions)?;
     tracing::warn!("embedded in-memory Kafka broker: for trying things out, not durable");
     tracing::info!(topic = %args.topic, partitions = args.partitions, "kafka bootstrap servers: {}", broker.bootstrap_servers());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(shutdown_signal());
     Ok(())
 }

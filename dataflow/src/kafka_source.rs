@@ -96,7 +96,8 @@ impl ClientContext for SourceContext {
     fn error(&self, error: KafkaError, reason: &str) {
         let end_of_partition = matches!(
             error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+            KafkaError::PartitionEOF(_)
+                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
         );
         if !end_of_partition {
             tracing::warn!(%error, reason, "kafka consumer");
@@ -104,7 +105,9 @@ impl ClientContext for SourceContext {
     }
 
     fn stats(&self, statistics: Statistics) {
-        let Some(topic) = statistics.topics.get(&self.topic) else { return };
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
         for (partition, stats) in &topic.partitions {
             if *partition < 0 || stats.hi_offset < 0 || !stats.desired {
                 continue;
@@ -152,9 +155,16 @@ impl PendingPanes {
 }
 
 /// Creates this worker's consumer, assigned to its partitions.
-fn assigned_consumer(config: &SourceConfig, stats: &Arc<PipelineStats>) -> Result<BaseConsumer<SourceContext>, KafkaError> {
-    let context = SourceContext { topic: config.topic.clone(), stats: stats.clone() };
-    let consumer: BaseConsumer<SourceContext> = consumer_config(&config.brokers).create_with_context(context)?;
+fn assigned_consumer(
+    config: &SourceConfig,
+    stats: &Arc<PipelineStats>,
+) -> Result<BaseConsumer<SourceContext>, KafkaError> {
+    let context = SourceContext {
+        topic: config.topic.clone(),
+        stats: stats.clone(),
+    };
+    let consumer: BaseConsumer<SourceContext> =
+        consumer_config(&config.brokers).create_with_context(context)?;
     let mut assignment = TopicPartitionList::new();
     for (partition, offset) in &config.partitions {
         assignment.add_partition_offset(&config.topic, *partition, *offset)?;
@@ -171,7 +181,11 @@ pub fn kafka_source<'scope>(
     stats: Arc<PipelineStats>,
     stop: Arc<AtomicBool>,
 ) -> Result<Stream<'scope, u64, Vec<PaneRecord>>, KafkaError> {
-    let mut consumer = if config.partitions.is_empty() { None } else { Some(assigned_consumer(&config, &stats)?) };
+    let mut consumer = if config.partitions.is_empty() {
+        None
+    } else {
+        Some(assigned_consumer(&config, &stats)?)
+    };
     let partition_ids: Vec<i32> = config.partitions.iter().map(|(p, _)| *p).collect();
 
     Ok(source(scope, "KafkaSource", move |capability, info| {
@@ -191,7 +205,13 @@ pub fn kafka_source<'scope>(
                 Offset::Offset(at) => Some(*at),
                 _ => None,
             };
-            cursors.insert(*partition, PartitionCursor { expected, last_event_time: 0 });
+            cursors.insert(
+                *partition,
+                PartitionCursor {
+                    expected,
+                    last_event_time: 0,
+                },
+            );
         }
         let mut pending = PendingPanes::default();
 
@@ -200,7 +220,9 @@ pub fn kafka_source<'scope>(
                 capability = None;
                 return;
             }
-            let Some(cap) = capability.as_mut() else { return };
+            let Some(cap) = capability.as_mut() else {
+                return;
+            };
             let open = *cap.time();
             let now = now_ms();
             let started = Instant::now();
@@ -214,7 +236,12 @@ pub fn kafka_source<'scope>(
                             let partition = message.partition();
                             let offset = message.offset();
                             let record_time = match message.timestamp() {
-                                KafkaTimestamp::CreateTime(ms) | KafkaTimestamp::LogAppendTime(ms) if ms >= 0 => ms as u64,
+                                KafkaTimestamp::CreateTime(ms)
+                                | KafkaTimestamp::LogAppendTime(ms)
+                                    if ms >= 0 =>
+                                {
+                                    ms as u64
+                                }
                                 _ => now,
                             };
                             let cursor = cursors.entry(partition).or_default();
@@ -222,13 +249,27 @@ pub fn kafka_source<'scope>(
                                 && offset > expected
                             {
                                 let lost = (offset - expected) as u64;
-                                tracing::error!(partition, expected, offset, lost, "records lost: the partition's log start moved past the offset we needed (retention or broker size limit)");
+                                tracing::error!(
+                                    partition,
+                                    expected,
+                                    offset,
+                                    lost,
+                                    "records lost: the partition's log start moved past the offset we needed (retention or broker size limit)"
+                                );
                                 stats.update_partition(partition, |p| p.lost_records += lost);
                             }
                             cursor.expected = Some(offset + 1);
                             stats.records_read.fetch_add(1, Ordering::Relaxed);
                             let payload = message.payload().unwrap_or_default();
-                            let newest = decode_record(payload, record_time, open, now, &config, &stats, &mut pending);
+                            let newest = decode_record(
+                                payload,
+                                record_time,
+                                open,
+                                now,
+                                &config,
+                                &stats,
+                                &mut pending,
+                            );
                             if let Some(newest) = newest {
                                 watermarks.observe(partition, newest);
                                 cursor.last_event_time = newest;
@@ -252,7 +293,9 @@ pub fn kafka_source<'scope>(
                         }
                     }
                     handled += 1;
-                    if handled >= MESSAGES_PER_ACTIVATION || started.elapsed() >= TIME_PER_ACTIVATION {
+                    if handled >= MESSAGES_PER_ACTIVATION
+                        || started.elapsed() >= TIME_PER_ACTIVATION
+                    {
                         more = true;
                         break;
                     }

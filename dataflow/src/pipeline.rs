@@ -79,7 +79,11 @@ pub struct Pipeline {
 impl Pipeline {
     /// Starts the dataflow with `widgets` as the initial widget set, delivering value changes
     /// to `sink`.
-    pub fn start(config: PipelineConfig, widgets: Vec<WidgetQuery>, sink: SinkFn) -> Result<Pipeline, PipelineError> {
+    pub fn start(
+        config: PipelineConfig,
+        widgets: Vec<WidgetQuery>,
+        sink: SinkFn,
+    ) -> Result<Pipeline, PipelineError> {
         let partitions = topic_partitions(&config.brokers, &config.topic)?;
         tracing::info!(topic = %config.topic, partitions = partitions.len(), workers = config.workers, "starting dataflow");
         let (control, commands) = WidgetControl::channel();
@@ -155,7 +159,12 @@ impl Pipeline {
             })
             .map_err(|e| PipelineError::Timely(e.to_string()))?;
 
-        Ok(Pipeline { control, stats, stop, workers: Some(workers) })
+        Ok(Pipeline {
+            control,
+            stats,
+            stop,
+            workers: Some(workers),
+        })
     }
 
     /// Sends widget changes into the dataflow.
@@ -178,7 +187,11 @@ impl Pipeline {
 }
 
 /// Applies a widget change to worker 0's widget input.
-fn apply_command(input: &mut InputSession<u64, WidgetQuery, isize>, current: &mut HashMap<Uuid, WidgetQuery>, command: WidgetCommand) {
+fn apply_command(
+    input: &mut InputSession<u64, WidgetQuery, isize>,
+    current: &mut HashMap<Uuid, WidgetQuery>,
+    command: WidgetCommand,
+) {
     match command {
         WidgetCommand::Upsert(query) => {
             if current.get(&query.key.id) == Some(&query) {
@@ -207,9 +220,15 @@ pub fn topic_partitions(brokers: &str, topic: &str) -> Result<Vec<i32>, Pipeline
         .map_err(|e| PipelineError::Kafka(format!("creating a consumer for {brokers}: {e}")))?;
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(|e| PipelineError::Kafka(format!("reading metadata of topic `{topic}` from {brokers}: {e}")))?;
+        .map_err(|e| {
+            PipelineError::Kafka(format!(
+                "reading metadata of topic `{topic}` from {brokers}: {e}"
+            ))
+        })?;
     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        return Err(PipelineError::Kafka(format!("topic `{topic}` not found at {brokers}")));
+        return Err(PipelineError::Kafka(format!(
+            "topic `{topic}` not found at {brokers}"
+        )));
     };
     if let Some(error) = found.error() {
         return Err(PipelineError::Kafka(format!(
@@ -220,7 +239,9 @@ pub fn topic_partitions(brokers: &str, topic: &str) -> Result<Vec<i32>, Pipeline
     let mut partitions: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
     partitions.sort_unstable();
     if partitions.is_empty() {
-        return Err(PipelineError::Kafka(format!("topic `{topic}` has no partitions")));
+        return Err(PipelineError::Kafka(format!(
+            "topic `{topic}` has no partitions"
+        )));
     }
     Ok(partitions)
 }

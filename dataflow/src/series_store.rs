@@ -19,11 +19,11 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use differential_dataflow::VecCollection;
 use operators::registry::{AnyPane, PaneSet};
 use operators::window_aggregate::WindowSpec;
+use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
-use timely::dataflow::operators::Capability;
-use timely::dataflow::Stream;
 use uuid::Uuid;
 
 use crate::kafka_source::PaneRecord;
@@ -70,7 +70,11 @@ impl StoreState {
             .filter(|w| w.metric == key.metric && key.matches(&w.filter))
             .map(|w| (w.key, w.spec))
             .collect();
-        let series = Series { key: key.clone(), panes: VecDeque::new(), subscribers };
+        let series = Series {
+            key: key.clone(),
+            panes: VecDeque::new(),
+            subscribers,
+        };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.series[slot] = Some(series);
@@ -81,13 +85,18 @@ impl StoreState {
                 self.series.len() - 1
             }
         };
-        self.by_metric.entry(key.metric.clone()).or_default().push(slot);
+        self.by_metric
+            .entry(key.metric.clone())
+            .or_default()
+            .push(slot);
         self.index.insert(key, slot);
         slot
     }
 
     fn remove_widget(&mut self, id: Uuid) {
-        let Some(query) = self.widgets.remove(&id) else { return };
+        let Some(query) = self.widgets.remove(&id) else {
+            return;
+        };
         for slot in self.by_metric.get(&query.metric).into_iter().flatten() {
             if let Some(series) = self.series[*slot].as_mut() {
                 series.subscribers.retain(|(key, _)| key.id != id);
@@ -98,24 +107,39 @@ impl StoreState {
     fn add_widget(&mut self, query: WidgetQuery, time: u64, out: &mut Vec<Contribution>) {
         let horizon = time.saturating_sub(query.spec.window_ms);
         for slot in self.by_metric.get(&query.metric).into_iter().flatten() {
-            let Some(series) = self.series[*slot].as_mut() else { continue };
+            let Some(series) = self.series[*slot].as_mut() else {
+                continue;
+            };
             if !series.key.matches(&query.filter) {
                 continue;
             }
             series.subscribers.push((query.key, query.spec));
             for (pane_end, partials) in series.panes.iter().filter(|(end, _)| *end > horizon) {
-                out.push((query.key, *pane_end, partials.project(query.spec.aggregation)));
+                out.push((
+                    query.key,
+                    *pane_end,
+                    partials.project(query.spec.aggregation),
+                ));
             }
         }
         self.widgets.insert(query.key.id, query);
     }
 
-    fn add_partials(&mut self, key: SeriesKey, pane_end: u64, partials: PaneSet, time: u64, out: &mut Vec<Contribution>) {
+    fn add_partials(
+        &mut self,
+        key: SeriesKey,
+        pane_end: u64,
+        partials: PaneSet,
+        time: u64,
+        out: &mut Vec<Contribution>,
+    ) {
         let slot = match self.index.get(&key) {
             Some(slot) => *slot,
             None => self.insert_series(key),
         };
-        let Some(series) = self.series[slot].as_mut() else { return };
+        let Some(series) = self.series[slot].as_mut() else {
+            return;
+        };
         for (widget, spec) in &series.subscribers {
             if pane_end + spec.window_ms > time {
                 out.push((*widget, pane_end, partials.project(spec.aggregation)));
@@ -128,7 +152,9 @@ impl StoreState {
         let horizon = time.saturating_sub(retention_ms);
         let mut emptied = Vec::new();
         for (slot, entry) in self.series.iter_mut().enumerate() {
-            let Some(series) = entry.as_mut() else { continue };
+            let Some(series) = entry.as_mut() else {
+                continue;
+            };
             while series.panes.front().is_some_and(|(end, _)| *end <= horizon) {
                 series.panes.pop_front();
             }
@@ -160,81 +186,104 @@ pub fn series_store<'scope>(
     let pane_pact = Exchange::new(|(series, _, _): &PaneRecord| series.route());
     let widget_changes = widgets.inner.broadcast();
 
-    panes.binary_frontier(widget_changes, pane_pact, Pipeline, "SeriesStore", move |capability, _info| {
-        let mut capability: Option<Capability<u64>> = Some(capability);
-        let mut pending_panes: BTreeMap<u64, Vec<PaneRecord>> = BTreeMap::new();
-        let mut pending_widgets: BTreeMap<u64, Vec<(WidgetQuery, isize)>> = BTreeMap::new();
-        let mut state = StoreState::default();
-        let mut last_expired = 0;
+    panes.binary_frontier(
+        widget_changes,
+        pane_pact,
+        Pipeline,
+        "SeriesStore",
+        move |capability, _info| {
+            let mut capability: Option<Capability<u64>> = Some(capability);
+            let mut pending_panes: BTreeMap<u64, Vec<PaneRecord>> = BTreeMap::new();
+            let mut pending_widgets: BTreeMap<u64, Vec<(WidgetQuery, isize)>> = BTreeMap::new();
+            let mut state = StoreState::default();
+            let mut last_expired = 0;
 
-        move |(pane_input, pane_frontier), (widget_input, widget_frontier), output| {
-            pane_input.for_each(|stamp, data| {
-                if let Some(time) = stamp.least() {
-                    pending_panes.entry(*time).or_default().append(data);
-                }
-            });
-            widget_input.for_each(|_stamp, data| {
-                for (query, time, diff) in data.drain(..) {
-                    pending_widgets.entry(time).or_default().push((query, diff));
-                }
-            });
+            move |(pane_input, pane_frontier), (widget_input, widget_frontier), output| {
+                pane_input.for_each(|stamp, data| {
+                    if let Some(time) = stamp.least() {
+                        pending_panes.entry(*time).or_default().append(data);
+                    }
+                });
+                widget_input.for_each(|_stamp, data| {
+                    for (query, time, diff) in data.drain(..) {
+                        pending_widgets.entry(time).or_default().push((query, diff));
+                    }
+                });
 
-            let frontier = [pane_frontier.frontier().first().copied(), widget_frontier.frontier().first().copied()]
+                let frontier = [
+                    pane_frontier.frontier().first().copied(),
+                    widget_frontier.frontier().first().copied(),
+                ]
                 .into_iter()
                 .flatten()
                 .min();
-            let complete = |time: u64| frontier.is_none_or(|f| time < f);
+                let complete = |time: u64| frontier.is_none_or(|f| time < f);
 
-            loop {
-                let next = [pending_widgets.keys().next().copied(), pending_panes.keys().next().copied()]
+                loop {
+                    let next = [
+                        pending_widgets.keys().next().copied(),
+                        pending_panes.keys().next().copied(),
+                    ]
                     .into_iter()
                     .flatten()
                     .min();
-                let Some(time) = next.filter(|t| complete(*t)) else { break };
-                let Some(cap) = capability.as_ref() else { break };
-                let mut out = Vec::new();
+                    let Some(time) = next.filter(|t| complete(*t)) else {
+                        break;
+                    };
+                    let Some(cap) = capability.as_ref() else {
+                        break;
+                    };
+                    let mut out = Vec::new();
 
-                if let Some(mut changes) = pending_widgets.remove(&time) {
-                    differential_dataflow::consolidation::consolidate(&mut changes);
-                    for (query, diff) in &changes {
-                        if *diff < 0 && state.widgets.get(&query.key.id).is_some_and(|w| w.key == query.key) {
-                            state.remove_widget(query.key.id);
+                    if let Some(mut changes) = pending_widgets.remove(&time) {
+                        differential_dataflow::consolidation::consolidate(&mut changes);
+                        for (query, diff) in &changes {
+                            if *diff < 0
+                                && state
+                                    .widgets
+                                    .get(&query.key.id)
+                                    .is_some_and(|w| w.key == query.key)
+                            {
+                                state.remove_widget(query.key.id);
+                            }
+                        }
+                        for (query, diff) in changes {
+                            if diff > 0 {
+                                state.remove_widget(query.key.id);
+                                state.add_widget(query, time, &mut out);
+                            }
                         }
                     }
-                    for (query, diff) in changes {
-                        if diff > 0 {
-                            state.remove_widget(query.key.id);
-                            state.add_widget(query, time, &mut out);
+                    if let Some(records) = pending_panes.remove(&time) {
+                        for (key, pane_end, partials) in records {
+                            state.add_partials(key, pane_end, partials, time, &mut out);
                         }
                     }
-                }
-                if let Some(records) = pending_panes.remove(&time) {
-                    for (key, pane_end, partials) in records {
-                        state.add_partials(key, pane_end, partials, time, &mut out);
+                    if !out.is_empty() {
+                        output
+                            .session(&cap.delayed(&time))
+                            .give_iterator(out.into_iter());
                     }
                 }
-                if !out.is_empty() {
-                    output.session(&cap.delayed(&time)).give_iterator(out.into_iter());
+
+                // Drop what the retention no longer covers, once per closed tick.
+                let closed = frontier.map_or(u64::MAX, |f| f.saturating_sub(1));
+                if closed != u64::MAX && closed >= last_expired + 1_000 {
+                    state.expire(closed, retention_ms);
+                    last_expired = closed;
                 }
-            }
 
-            // Drop what the retention no longer covers, once per closed tick.
-            let closed = frontier.map_or(u64::MAX, |f| f.saturating_sub(1));
-            if closed != u64::MAX && closed >= last_expired + 1_000 {
-                state.expire(closed, retention_ms);
-                last_expired = closed;
-            }
-
-            match frontier {
-                Some(f) => {
-                    if let Some(cap) = capability.as_mut()
-                        && *cap.time() < f
-                    {
-                        cap.downgrade(&f);
+                match frontier {
+                    Some(f) => {
+                        if let Some(cap) = capability.as_mut()
+                            && *cap.time() < f
+                        {
+                            cap.downgrade(&f);
+                        }
                     }
+                    None => capability = None,
                 }
-                None => capability = None,
             }
-        }
-    })
+        },
+    )
 }

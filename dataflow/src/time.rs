@@ -78,13 +78,19 @@ impl Watermarks {
     pub fn new(partitions: &[i32], grace_ms: u64) -> Self {
         Watermarks {
             grace_ms,
-            partitions: partitions.iter().map(|p| (*p, PartitionMark::Unknown)).collect(),
+            partitions: partitions
+                .iter()
+                .map(|p| (*p, PartitionMark::Unknown))
+                .collect(),
             current: 0,
         }
     }
 
     fn mark(&mut self, partition: i32) -> Option<&mut PartitionMark> {
-        self.partitions.iter_mut().find(|(p, _)| *p == partition).map(|(_, mark)| mark)
+        self.partitions
+            .iter_mut()
+            .find(|(p, _)| *p == partition)
+            .map(|(_, mark)| mark)
     }
 
     /// A record with `event_time` was read from `partition`.
@@ -92,11 +98,12 @@ impl Watermarks {
         if let Some(mark) = self.mark(partition) {
             let newest = match *mark {
                 PartitionMark::Unknown => event_time,
-                PartitionMark::Reading { newest_event } | PartitionMark::CaughtUp { newest_event } => {
-                    newest_event.max(event_time)
-                }
+                PartitionMark::Reading { newest_event }
+                | PartitionMark::CaughtUp { newest_event } => newest_event.max(event_time),
             };
-            *mark = PartitionMark::Reading { newest_event: newest };
+            *mark = PartitionMark::Reading {
+                newest_event: newest,
+            };
         }
     }
 
@@ -105,7 +112,8 @@ impl Watermarks {
         if let Some(mark) = self.mark(partition) {
             let newest_event = match *mark {
                 PartitionMark::Unknown => 0,
-                PartitionMark::Reading { newest_event } | PartitionMark::CaughtUp { newest_event } => newest_event,
+                PartitionMark::Reading { newest_event }
+                | PartitionMark::CaughtUp { newest_event } => newest_event,
             };
             *mark = PartitionMark::CaughtUp { newest_event };
         }
@@ -113,7 +121,9 @@ impl Watermarks {
 
     /// Whether every partition has been read to its end at least once since it last had data.
     pub fn all_caught_up(&self) -> bool {
-        self.partitions.iter().all(|(_, mark)| matches!(mark, PartitionMark::CaughtUp { .. }))
+        self.partitions
+            .iter()
+            .all(|(_, mark)| matches!(mark, PartitionMark::CaughtUp { .. }))
     }
 
     /// The watermark at wall-clock time `now`: every event at or before it has been read.
