@@ -233,7 +233,7 @@ pub fn topic_partitions(brokers: &str, topic: &str) -> Result<Vec<i32>, Pipeline
     if let Some(error) = found.error() {
         return Err(PipelineError::Kafka(format!(
             "topic `{topic}` at {brokers}: {:?}; create it (e.g. with 8 partitions) or pass --topic",
-            rdkafka::types::RDKafkaRespErr::from(error)
+            error
         )));
     }
     let mut partitions: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();

@@ -101,6 +101,9 @@ pub trait WindowAggregate<'scope, K> {
     ) -> Stream<'scope, u64, Vec<(K, WindowChange)>>;
 }
 
+/// Window spec changes waiting for their time to close, by time.
+type PendingSpecs<K> = BTreeMap<u64, Vec<((K, WindowSpec), isize)>>;
+
 /// One key's window and what was last reported for it.
 struct KeyedWindow {
     spec: WindowSpec,
@@ -130,8 +133,7 @@ where
             |capability, _info| {
                 let mut capability: Option<Capability<u64>> = Some(capability);
                 let mut pending_data: BTreeMap<u64, Vec<(K, u64, AnyPane)>> = BTreeMap::new();
-                let mut pending_specs: BTreeMap<u64, Vec<((K, WindowSpec), isize)>> =
-                    BTreeMap::new();
+                let mut pending_specs: PendingSpecs<K> = BTreeMap::new();
                 let mut windows: HashMap<K, KeyedWindow> = HashMap::new();
                 let mut timers: BinaryHeap<Reverse<(u64, K)>> = BinaryHeap::new();
 
