@@ -1,0 +1,334 @@
+//! Black-box test harness: starts the real `flowboard` binary on `127.0.0.1:0` with its
+//! embedded broker, and talks to it as clients do (HTTP, WebSocket, a Kafka producer).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A running server process.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The Kafka bootstrap servers it printed.
+    pub brokers: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Log lines after startup.
+    pub log: mpsc::Receiver<String>,
+}
+
+/// A fresh, empty data directory under the target dir.
+pub fn temp_data_dir(name: &str) -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("create data dir");
+    dir
+}
+
+impl Server {
+    /// Starts `flowboard serve` with `extra` flags on a fresh data dir.
+    pub fn start(name: &str, extra: &[&str]) -> Server {
+        Server::start_in(temp_data_dir(name), extra)
+    }
+
+    /// Starts `flowboard serve` on `data_dir`.
+    pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_flowboard"));
+        command
+            .arg("serve")
+            .args([
+                "--http",
+                "127.0.0.1:0",
+                "--workers",
+                "2",
+                "--partitions",
+                "4",
+            ])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("spawn flowboard");
+        let stderr = child.stderr.take().expect("stderr");
+        let (sender, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut base = None;
+        let mut brokers = None;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while base.is_none() || brokers.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = log.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("server did not start; base={base:?} brokers={brokers:?}")
+            });
+            let line = strip_ansi(&line);
+            if let Some(at) = line.find("listening on http://") {
+                base = Some(line[at + "listening on ".len()..].trim().to_string());
+            }
+            if let Some(at) = line.find("kafka bootstrap servers: ") {
+                brokers = Some(
+                    line[at + "kafka bootstrap servers: ".len()..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                );
+            }
+        }
+        Server {
+            child,
+            base: base.unwrap_or_default(),
+            brokers: brokers.unwrap_or_default(),
+            data_dir,
+            log,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// `ws://127.0.0.1:PORT/path`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{}", self.base.replacen("http://", "ws://", 1), path)
+    }
+
+    /// Stops the server with SIGTERM and waits for it.
+    pub fn stop(mut self) -> PathBuf {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return self.data_dir.clone();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.data_dir.clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// An HTTP client for the tests.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("client")
+}
+
+/// `POST path` with a JSON body; returns status and parsed body (Null when empty).
+pub async fn post(server: &Server, path: &str, body: &Value) -> (u16, Value) {
+    let response = http()
+        .post(server.url(path))
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    read(response).await
+}
+
+/// `GET path`.
+pub async fn get(server: &Server, path: &str) -> (u16, Value) {
+    let response = http().get(server.url(path)).send().await.expect("request");
+    read(response).await
+}
+
+/// `PATCH path` with a JSON body.
+pub async fn patch(server: &Server, path: &str, body: &Value) -> (u16, Value) {
+    let response = http()
+        .patch(server.url(path))
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    read(response).await
+}
+
+/// `DELETE path`.
+pub async fn delete(server: &Server, path: &str) -> (u16, Value) {
+    let response = http()
+        .delete(server.url(path))
+        .send()
+        .await
+        .expect("request");
+    read(response).await
+}
+
+async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// Current epoch milliseconds.
+pub fn now_ms() -> u64 {
+    dataflow::time::now_ms()
+}
+
+/// An event object.
+pub fn event(metric: &str, value: f64, tags: &[(&str, &str)]) -> Value {
+    let tags: serde_json::Map<String, Value> = tags
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect();
+    json!({"metric_name": metric, "value": value, "tags": tags, "event_time": now_ms()})
+}
+
+/// Ingests events over HTTP and asserts they were accepted.
+pub async fn ingest(server: &Server, events: Vec<Value>) {
+    let n = events.len();
+    let (status, body) = post(server, "/ingest", &Value::Array(events)).await;
+    assert_eq!(
+        (status, body["accepted"].as_u64()),
+        (202, Some(n as u64)),
+        "ingest failed: {body}"
+    );
+}
+
+/// Produces one record to the server's Kafka topic with a real Kafka client.
+pub fn produce(server: &Server, key: &str, payload: &str) {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &server.brokers)
+        .create()
+        .expect("producer");
+    producer
+        .send(BaseRecord::to("metrics").key(key).payload(payload))
+        .expect("queued");
+    producer
+        .flush(Duration::from_secs(10))
+        .expect("acknowledged");
+}
+
+/// Creates a dashboard; returns its JSON.
+pub async fn create_dashboard(server: &Server, name: &str, widgets: Value) -> Value {
+    let (status, body) = post(
+        server,
+        "/dashboards",
+        &json!({"name": name, "widgets": widgets}),
+    )
+    .await;
+    assert_eq!(status, 201, "create dashboard: {body}");
+    body
+}
+
+/// A WebSocket client on `/stream/{dashboard}`.
+pub struct Stream {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Stream {
+    /// Connects.
+    pub async fn connect(server: &Server, dashboard_id: &str) -> Stream {
+        let (socket, _) =
+            tokio_tungstenite::connect_async(server.ws_url(&format!("/stream/{dashboard_id}")))
+                .await
+                .expect("websocket connects");
+        Stream { socket }
+    }
+
+    /// The next JSON text message, or None after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).ok(),
+                Message::Ping(data) => {
+                    let _ = self.socket.send(Message::Pong(data)).await;
+                }
+                Message::Close(_) => return None,
+                _ => {}
+            }
+        }
+    }
+
+    /// Waits for a message satisfying `check`; panics after `timeout`.
+    pub async fn wait_for(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next(left).await {
+                Some(message) if check(&message) => return message,
+                Some(message) => seen.push(message),
+                None => panic!("timed out waiting for {what}; saw {seen:#?}"),
+            }
+        }
+    }
+}
+
+/// The value reported for `widget_id` in an update or snapshot message, if it has one.
+pub fn value_in(message: &Value, widget_id: &str) -> Option<Value> {
+    match message["type"].as_str() {
+        Some("update") if message["widget_id"] == widget_id => Some(message["value"].clone()),
+        Some("snapshot") => message["widgets"]
+            .as_array()?
+            .iter()
+            .find(|w| w["widget_id"] == widget_id)
+            .map(|w| w["value"].clone()),
+        _ => None,
+    }
+}
