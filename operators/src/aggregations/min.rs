@@ -4,25 +4,26 @@ use crate::aggregation::{Aggregation, Eviction, WindowExtent};
 
 /// The smallest sample in the window; `null` for an empty window. Not invertible: when the
 /// smallest sample expires the window recombines what is left.
+///
+/// The partial is a bare `f64` with `+∞` as the empty value: samples are always finite, so
+/// `+∞` is never a real minimum, and a pane costs 8 bytes instead of 16 for an `Option`.
 pub struct Min;
 
 impl Aggregation for Min {
     const NAME: &'static str = "min";
     const EVICTION: Eviction = Eviction::Recombine;
-    type Pane = Option<f64>;
+    type Pane = f64;
 
-    fn empty() -> Option<f64> {
-        None
+    fn empty() -> f64 {
+        f64::INFINITY
     }
-    fn insert(pane: &mut Option<f64>, _time: u64, value: f64) {
-        *pane = Some(pane.map_or(value, |m| m.min(value)));
+    fn insert(pane: &mut f64, _time: u64, value: f64) {
+        *pane = pane.min(value);
     }
-    fn merge(into: &mut Option<f64>, other: &Option<f64>) {
-        if let Some(value) = *other {
-            Self::insert(into, 0, value);
-        }
+    fn merge(into: &mut f64, other: &f64) {
+        *into = into.min(*other);
     }
-    fn finish(total: &Option<f64>, _extent: WindowExtent) -> Option<f64> {
-        *total
+    fn finish(total: &f64, _extent: WindowExtent) -> Option<f64> {
+        total.is_finite().then_some(*total)
     }
 }
