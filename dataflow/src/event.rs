@@ -24,7 +24,7 @@
 //! let events = decode(br#"[{"metric_name": "cpu", "value": 0.5, "event_time": "2026-11-27T19:00:00Z"},
 //!                          {"metric_name": "cpu", "value": "high"}]"#);
 //! assert_eq!(events.len(), 2);
-//! assert_eq!(events[0].as_ref().unwrap().event_time, Some(1_796_065_200_000));
+//! assert_eq!(events[0].as_ref().unwrap().event_time, Some(1_795_806_000_000));
 //! let error = events[1].as_ref().unwrap_err();
 //! assert_eq!((error.index, error.field), (Some(1), "value"));
 //! ```
@@ -171,16 +171,21 @@ fn malformed(error: &serde_json::Error) -> EventError {
 /// The wire form, with every field loosely typed so that each can be checked and reported.
 #[derive(Deserialize)]
 struct WireEvent<'a> {
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     metric_name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     value: Option<&'a RawValue>,
-    #[serde(borrow, default)]
+    #[serde(borrow, default, deserialize_with = "present")]
     tags: Option<&'a RawValue>,
     #[serde(default)]
     event_time: Option<EventTime>,
     #[serde(flatten, borrow)]
-    unknown: BTreeMap<&'a str, &'a RawValue>,
+    unknown: BTreeMap<String, de::IgnoredAny>,
+}
+
+/// A field that is present, even if `null` (plain `Option` would make `null` look absent).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
 }
 
 fn decode_one(bytes: &[u8]) -> Result<Event, EventError> {

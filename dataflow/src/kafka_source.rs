@@ -33,8 +33,8 @@ use crate::series::SeriesKey;
 use crate::stats::PipelineStats;
 use crate::time::{PANE_MS, Watermarks, now_ms, pane_end};
 
-/// A pre-aggregated pane: the partials of one series' samples in the pane ending at `.1`.
-pub type PaneRecord = (SeriesKey, u64, PaneSet);
+/// Pre-aggregated panes of one series: `(pane end, partials of its samples)`, usually one.
+pub type PaneRecord = (SeriesKey, Vec<(u64, PaneSet)>);
 
 /// What one worker's source reads and how it stamps time.
 #[derive(Clone, Debug)]
@@ -133,22 +133,30 @@ struct PartitionCursor {
 
 /// Pane partials waiting for their tick to close, by tick.
 #[derive(Default)]
-struct PendingPanes {
-    by_tick: BTreeMap<u64, HashMap<(SeriesKey, u64), PaneSet>>,
+pub(crate) struct PendingPanes {
+    by_tick: BTreeMap<u64, HashMap<SeriesKey, Vec<(u64, PaneSet)>>>,
 }
 
 impl PendingPanes {
     fn add(&mut self, tick: u64, series: SeriesKey, pane: u64, time: u64, value: f64) {
-        self.by_tick
+        let panes = self
+            .by_tick
             .entry(tick)
             .or_default()
-            .entry((series, pane))
-            .or_insert_with(PaneSet::empty)
-            .insert(time, value);
+            .entry(series)
+            .or_default();
+        match panes.iter_mut().find(|(end, _)| *end == pane) {
+            Some((_, partials)) => partials.insert(time, value),
+            None => {
+                let mut partials = PaneSet::empty();
+                partials.insert(time, value);
+                panes.push((pane, partials));
+            }
+        }
     }
 
     /// Removes and returns the ticks before `open`.
-    fn take_closed(&mut self, open: u64) -> BTreeMap<u64, HashMap<(SeriesKey, u64), PaneSet>> {
+    fn take_closed(&mut self, open: u64) -> BTreeMap<u64, HashMap<SeriesKey, Vec<(u64, PaneSet)>>> {
         let still_open = self.by_tick.split_off(&open);
         std::mem::replace(&mut self.by_tick, still_open)
     }
@@ -308,9 +316,7 @@ pub fn kafka_source<'scope>(
             for (tick, panes) in pending.take_closed(next_open) {
                 let at = cap.delayed(&tick.max(open));
                 let mut session = output.session(&at);
-                for ((series, pane), partials) in panes {
-                    session.give((series, pane, partials));
-                }
+                session.give_iterator(panes.into_iter());
             }
             if next_open > open {
                 cap.downgrade(&next_open);

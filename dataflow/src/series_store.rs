@@ -128,8 +128,7 @@ impl StoreState {
     fn add_partials(
         &mut self,
         key: SeriesKey,
-        pane_end: u64,
-        partials: PaneSet,
+        panes: Vec<(u64, PaneSet)>,
         time: u64,
         out: &mut Vec<Contribution>,
     ) {
@@ -140,12 +139,14 @@ impl StoreState {
         let Some(series) = self.series[slot].as_mut() else {
             return;
         };
-        for (widget, spec) in &series.subscribers {
-            if pane_end + spec.window_ms > time {
-                out.push((*widget, pane_end, partials.project(spec.aggregation)));
+        for (pane_end, partials) in panes {
+            for (widget, spec) in &series.subscribers {
+                if pane_end + spec.window_ms > time {
+                    out.push((*widget, pane_end, partials.project(spec.aggregation)));
+                }
             }
+            series.merge(pane_end, &partials);
         }
-        series.merge(pane_end, &partials);
     }
 
     fn expire(&mut self, time: u64, retention_ms: u64) {
@@ -183,7 +184,7 @@ pub fn series_store<'scope>(
     widgets: VecCollection<'scope, u64, WidgetQuery, isize>,
     retention_ms: u64,
 ) -> Stream<'scope, u64, Vec<Contribution>> {
-    let pane_pact = Exchange::new(|(series, _, _): &PaneRecord| series.route());
+    let pane_pact = Exchange::new(|(series, _): &PaneRecord| series.route());
     let widget_changes = widgets.inner.broadcast();
 
     panes.binary_frontier(
@@ -255,8 +256,8 @@ pub fn series_store<'scope>(
                         }
                     }
                     if let Some(records) = pending_panes.remove(&time) {
-                        for (key, pane_end, partials) in records {
-                            state.add_partials(key, pane_end, partials, time, &mut out);
+                        for (key, panes) in records {
+                            state.add_partials(key, panes, time, &mut out);
                         }
                     }
                     if !out.is_empty() {
