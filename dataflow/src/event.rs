@@ -179,7 +179,7 @@ struct WireEvent<'a> {
     tags: Option<&'a RawValue>,
     #[serde(default)]
     event_time: Option<EventTime>,
-    #[serde(flatten, borrow)]
+    #[serde(flatten)]
     unknown: BTreeMap<String, de::IgnoredAny>,
 }
 
