@@ -11,6 +11,7 @@
 //!
 //! # Layout
 //!
+//! - [`checkpoint`]: consistent checkpoints of pane state and Kafka offsets, and restore.
 //! - [`event`]: the event format, its validation, and decoding of Kafka records / HTTP bodies.
 //! - [`series`]: series identity (metric + tags) and tag filters.
 //! - [`widget`]: a widget as the dataflow sees it, and the commands that change the widget set.
@@ -23,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod checkpoint;
 pub mod event;
 pub mod kafka_source;
 pub mod pipeline;

@@ -42,6 +42,16 @@ pub struct PipelineStats {
     pub closed_time: AtomicU64,
     /// Per-partition consumer progress.
     pub partitions: Mutex<BTreeMap<i32, PartitionProgress>>,
+    /// Boundary of the newest checkpoint written (0: none yet).
+    pub checkpoint_boundary: AtomicU64,
+    /// Wall-clock time the newest checkpoint was written, epoch ms.
+    pub checkpoint_written_at: AtomicU64,
+    /// Bytes of the newest checkpoint's segment chain.
+    pub checkpoint_bytes: AtomicU64,
+    /// How long writing the newest checkpoint took, microseconds.
+    pub checkpoint_duration_us: AtomicU64,
+    /// Checkpoints that failed to be written.
+    pub checkpoint_failures: AtomicU64,
 }
 
 impl PipelineStats {
