@@ -63,6 +63,9 @@ pub enum StoreError {
     /// The database failed.
     #[error("dashboard database: {0}")]
     Database(sqlx::Error),
+    /// A value does not fit its column (a bug: the API bounds every value it stores).
+    #[error("value out of range for the dashboard database: {0}")]
+    OutOfRange(String),
     /// A stored row does not decode (edited by hand, or written by a newer version).
     #[error("corrupt dashboard database: {0}")]
     Corrupt(String),

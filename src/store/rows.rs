@@ -101,7 +101,8 @@ fn unsigned(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
 
 /// A count or time as a `BIGINT`.
 pub(super) fn bigint(value: u64, what: &str) -> Result<i64, StoreError> {
-    i64::try_from(value).map_err(|_| StoreError::Conflict(format!("{what} {value} is too large")))
+    i64::try_from(value)
+        .map_err(|_| StoreError::OutOfRange(format!("{what} {value} is larger than a BIGINT")))
 }
 
 /// A value as JSON text.
