@@ -1,0 +1,258 @@
+//! Store round trips against a real database in a temporary directory.
+
+use std::collections::BTreeMap;
+
+use operators::registry::AggregationKind;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Store, StoreError};
+use crate::model::{FIRST_GENERATION, Widget, WidgetPatch, WidgetUpdate};
+
+fn widget(metric: &str) -> Widget {
+    Widget {
+        widget_id: Uuid::new_v4(),
+        metric_name: metric.into(),
+        aggregation: AggregationKind::Avg,
+        window_seconds: 300,
+        refresh_interval_seconds: 2,
+        filter: BTreeMap::from([("host".into(), "web-1".into())]),
+        display_config: json!({"chart": "line", "grid": [0, 1]}),
+        generation: FIRST_GENERATION,
+    }
+}
+
+async fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("data")).await.expect("open");
+    (dir, store)
+}
+
+#[tokio::test]
+async fn create_get_list_and_reopen() {
+    let (dir, store) = open().await;
+    let widgets = vec![widget("cpu"), widget("mem")];
+    let created = store
+        .create_dashboard("ops", &widgets)
+        .await
+        .expect("create");
+    assert_eq!(created.name, "ops");
+    assert_eq!(created.widgets, widgets);
+    assert_eq!(created.created_at, created.updated_at);
+    let empty = store.create_dashboard("empty", &[]).await.expect("create");
+
+    assert_eq!(store.get_dashboard(created.id).await.expect("get"), created);
+    assert_eq!(
+        store.list_dashboards().await.expect("list").len(),
+        2,
+        "both dashboards, the one without widgets too"
+    );
+    assert_eq!(store.all_widgets().await.expect("all"), widgets);
+    assert_eq!(
+        store
+            .get_widget(created.id, widgets[1].widget_id)
+            .await
+            .expect("widget"),
+        widgets[1]
+    );
+    drop(store);
+
+    let reopened = Store::open(&dir.path().join("data")).await.expect("reopen");
+    let listed = reopened.list_dashboards().await.expect("list");
+    assert!(listed.contains(&created) && listed.contains(&empty));
+    assert!(dir.path().join("data").join(super::DATABASE_FILE).exists());
+}
+
+#[tokio::test]
+async fn unknown_ids_are_not_found() {
+    let (_dir, store) = open().await;
+    let id = Uuid::new_v4();
+    assert!(
+        matches!(store.get_dashboard(id).await, Err(StoreError::DashboardNotFound(i)) if i == id)
+    );
+    assert!(matches!(
+        store.rename_dashboard(id, "x").await,
+        Err(StoreError::DashboardNotFound(_))
+    ));
+    assert!(matches!(
+        store.delete_dashboard(id).await,
+        Err(StoreError::DashboardNotFound(_))
+    ));
+    let patch = WidgetPatch {
+        add: vec![widget("cpu")],
+        ..WidgetPatch::default()
+    };
+    assert!(matches!(
+        store.patch_widgets(id, &patch).await,
+        Err(StoreError::DashboardNotFound(_))
+    ));
+    let created = store.create_dashboard("d", &[]).await.expect("create");
+    let missing = Uuid::new_v4();
+    assert!(matches!(
+        store.get_widget(created.id, missing).await,
+        Err(StoreError::WidgetNotFound { widget, .. }) if widget == missing
+    ));
+    assert!(store.list_dashboards().await.expect("list").len() == 1);
+}
+
+#[tokio::test]
+async fn rename_keeps_widgets() {
+    let (_dir, store) = open().await;
+    let created = store
+        .create_dashboard("old", &[widget("cpu")])
+        .await
+        .expect("create");
+    let renamed = store
+        .rename_dashboard(created.id, "new")
+        .await
+        .expect("rename");
+    assert_eq!(renamed.name, "new");
+    assert_eq!(renamed.widgets, created.widgets);
+    assert!(renamed.updated_at >= created.updated_at);
+    assert_eq!(store.get_dashboard(created.id).await.expect("get"), renamed);
+}
+
+#[tokio::test]
+async fn patch_adds_updates_removes_and_bumps_generations() {
+    let (_dir, store) = open().await;
+    let (a, b, c) = (widget("a"), widget("b"), widget("c"));
+    let created = store
+        .create_dashboard("d", &[a.clone(), b.clone(), c.clone()])
+        .await
+        .expect("create");
+    let added = widget("new");
+    let patch = WidgetPatch {
+        add: vec![added.clone()],
+        update: vec![
+            WidgetUpdate {
+                widget_id: a.widget_id,
+                window_seconds: Some(60),
+                ..WidgetUpdate::default()
+            },
+            WidgetUpdate {
+                widget_id: c.widget_id,
+                display_config: Some(json!({"chart": "bar"})),
+                refresh_interval_seconds: Some(10),
+                ..WidgetUpdate::default()
+            },
+        ],
+        remove: vec![b.widget_id],
+    };
+    let outcome = store
+        .patch_widgets(created.id, &patch)
+        .await
+        .expect("patch");
+    let widgets = &outcome.dashboard.widgets;
+    let ids: Vec<Uuid> = widgets.iter().map(|w| w.widget_id).collect();
+    assert_eq!(
+        ids,
+        [a.widget_id, c.widget_id, added.widget_id],
+        "order kept, new last"
+    );
+    assert_eq!((widgets[0].window_seconds, widgets[0].generation), (60, 2));
+    assert_eq!(
+        widgets[1].generation, 1,
+        "display changes keep the generation"
+    );
+    assert_eq!(widgets[1].display_config, json!({"chart": "bar"}));
+    assert_eq!(widgets[1].refresh_interval_seconds, 10);
+    assert_eq!(outcome.upserted, vec![widgets[0].clone(), added]);
+    assert_eq!(outcome.removed, vec![b.widget_id]);
+    assert_eq!(
+        store.get_dashboard(created.id).await.expect("get"),
+        outcome.dashboard
+    );
+
+    // Positions continue after the last, even once the first widgets are gone.
+    let again = WidgetPatch {
+        add: vec![widget("later")],
+        remove: vec![a.widget_id],
+        ..WidgetPatch::default()
+    };
+    let outcome = store
+        .patch_widgets(created.id, &again)
+        .await
+        .expect("patch");
+    let metrics: Vec<&str> = outcome
+        .dashboard
+        .widgets
+        .iter()
+        .map(|w| w.metric_name.as_str())
+        .collect();
+    assert_eq!(metrics, ["c", "new", "later"]);
+}
+
+#[tokio::test]
+async fn failed_patch_changes_nothing() {
+    let (_dir, store) = open().await;
+    let a = widget("a");
+    let created = store
+        .create_dashboard("d", std::slice::from_ref(&a))
+        .await
+        .expect("create");
+    let missing = Uuid::new_v4();
+    let patch = WidgetPatch {
+        add: vec![widget("new")],
+        update: vec![WidgetUpdate {
+            widget_id: a.widget_id,
+            metric_name: Some("changed".into()),
+            ..WidgetUpdate::default()
+        }],
+        remove: vec![missing],
+    };
+    let result = store.patch_widgets(created.id, &patch).await;
+    assert!(matches!(result, Err(StoreError::WidgetNotFound { widget, .. }) if widget == missing));
+    assert_eq!(store.get_dashboard(created.id).await.expect("get"), created);
+
+    // A widget of another dashboard is not this dashboard's widget.
+    let other = store
+        .create_dashboard("other", &[widget("x")])
+        .await
+        .expect("create");
+    let foreign = WidgetPatch {
+        remove: vec![other.widgets[0].widget_id],
+        ..WidgetPatch::default()
+    };
+    assert!(matches!(
+        store.patch_widgets(created.id, &foreign).await,
+        Err(StoreError::WidgetNotFound { .. })
+    ));
+    assert_eq!(store.get_dashboard(other.id).await.expect("get"), other);
+}
+
+#[tokio::test]
+async fn duplicate_widget_ids_conflict_and_roll_back() {
+    let (_dir, store) = open().await;
+    let a = widget("a");
+    assert!(matches!(
+        store.create_dashboard("d", &[a.clone(), a.clone()]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.list_dashboards().await.expect("list").is_empty());
+}
+
+#[tokio::test]
+async fn delete_cascades_to_widgets() {
+    let (_dir, store) = open().await;
+    let kept = store
+        .create_dashboard("kept", &[widget("k")])
+        .await
+        .expect("create");
+    let gone = store
+        .create_dashboard("gone", &[widget("g1"), widget("g2")])
+        .await
+        .expect("create");
+    let deleted = store.delete_dashboard(gone.id).await.expect("delete");
+    assert_eq!(deleted.widgets, gone.widgets);
+    assert!(matches!(
+        store.get_dashboard(gone.id).await,
+        Err(StoreError::DashboardNotFound(_))
+    ));
+    assert_eq!(store.all_widgets().await.expect("all"), kept.widgets);
+    let orphans: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM widgets WHERE dashboard_id = $1")
+        .bind(gone.id.to_string())
+        .fetch_one(&store.pool)
+        .await
+        .expect("count");
+    assert_eq!(orphans, 0);
+}
