@@ -14,6 +14,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
+use crate::ingest::IngestError;
 use crate::store::StoreError;
 
 /// Why a REST request failed.
@@ -53,6 +54,9 @@ pub enum ApiError {
     /// The dashboard store failed or refused the change.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// `POST /ingest` failed: an invalid event (named by index and field), or Kafka unavailable.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
     /// Anything else: a bug or an unexpected failure (details are logged, not sent).
     #[error("internal error: {0}")]
     Internal(String),
@@ -117,6 +121,19 @@ impl ApiError {
                 None,
                 "internal error in the dashboard store; see the server log".into(),
             ),
+            ApiError::Ingest(IngestError::Invalid(event)) => (
+                StatusCode::BAD_REQUEST,
+                Some(event.field).filter(|f| !f.is_empty()),
+                self.to_string(),
+            ),
+            ApiError::Ingest(IngestError::Empty) => {
+                (StatusCode::BAD_REQUEST, None, self.to_string())
+            }
+            ApiError::Ingest(IngestError::Unavailable(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                format!("{self}; nothing of this request was acknowledged, retry later"),
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 None,
@@ -136,9 +153,14 @@ impl ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
+        let index = match self {
+            ApiError::Ingest(IngestError::Invalid(event)) => event.index,
+            _ => None,
+        };
         let body = ErrorBody {
             error: &message,
             field,
+            index,
         };
         warp::reply::with_status(warp::reply::json(&body), status).into_response()
     }
@@ -149,6 +171,9 @@ impl ApiError {
 struct ErrorBody<'a> {
     error: &'a str,
     field: Option<&'a str>,
+    /// For ingest: the index of the bad event in the request's array.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<usize>,
 }
 
 impl Reply for ApiError {

@@ -20,6 +20,12 @@ use futures_util::future::join_all;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use crate::error::ApiError;
 
 /// Why an ingest request failed.
 #[derive(Debug, thiserror::Error)]
@@ -132,27 +138,24 @@ impl Ingest {
     }
 }
 
-/// The HTTP answer for an ingest result.
-pub fn reply(result: Result<usize, IngestError>) -> warp::reply::Response {
-    use warp::Reply;
-    use warp::http::StatusCode;
-    let (status, body) = match result {
-        Ok(accepted) => (
-            StatusCode::ACCEPTED,
-            serde_json::json!({ "accepted": accepted }),
-        ),
-        Err(IngestError::Invalid(error)) => (
-            StatusCode::BAD_REQUEST,
-            serde_json::json!({ "error": error.to_string(), "field": error.field, "index": error.index }),
-        ),
-        Err(IngestError::Empty) => (
-            StatusCode::BAD_REQUEST,
-            serde_json::json!({ "error": "the request holds no events", "field": null }),
-        ),
-        Err(IngestError::Unavailable(message)) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({ "error": format!("kafka unavailable, nothing acknowledged: {message}"), "field": null }),
-        ),
-    };
-    warp::reply::with_status(warp::reply::json(&body), status).into_response()
+/// `POST /ingest`, with request bodies up to `body_limit` bytes.
+pub fn routes(ingest: Ingest, body_limit: u64) -> BoxedFilter<(Response,)> {
+    warp::path("ingest")
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(crate::api::extract::body(body_limit))
+        .then(move |body: Vec<u8>| {
+            let ingest = ingest.clone();
+            async move {
+                match ingest.ingest(&body).await {
+                    Ok(accepted) => warp::reply::with_status(
+                        warp::reply::json(&serde_json::json!({ "accepted": accepted })),
+                        StatusCode::ACCEPTED,
+                    )
+                    .into_response(),
+                    Err(error) => ApiError::from(error).into_response(),
+                }
+            }
+        })
+        .boxed()
 }

@@ -58,7 +58,25 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("kafka bootstrap servers: {brokers}");
 
+    // Dashboards, and the widgets the dataflow starts with.
+    let store = runtime
+        .block_on(Store::open(&config.data_dir))
+        .with_context(|| {
+            format!(
+                "opening the dashboard store in {}",
+                config.data_dir.display()
+            )
+        })?;
+    let dashboards = runtime.block_on(store.list_dashboards())?;
     let hub = Hub::new(config.workers);
+    for dashboard in &dashboards {
+        hub.set_dashboard(dashboard);
+    }
+    let queries = dashboards
+        .iter()
+        .flat_map(|d| d.widgets.iter().map(|w| w.query()))
+        .collect();
+
     let (sink, batches) = crate::bridge::channel();
     let pipeline = Pipeline::start(
         PipelineConfig {
@@ -69,7 +87,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             grace_ms: config.watermark_delay.as_millis() as u64,
             max_future_ms: config.max_clock_skew.as_millis() as u64,
         },
-        Vec::new(),
+        queries,
         sink,
     )?;
     let ingest = Ingest::new(
@@ -86,21 +104,26 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             pipeline.stats(),
             config.workers,
         ));
-        let ingest_route = warp::post()
-            .and(warp::path("ingest"))
-            .and(warp::path::end())
-            .and(warp::body::content_length_limit(10 * 1024 * 1024))
-            .and(warp::body::bytes())
-            .then(move |body: bytes::Bytes| {
-                let ingest = ingest.clone();
-                async move { crate::ingest::reply(ingest.ingest(&body).await) }
-            });
+        let routes = crate::api::Api::new(
+            store,
+            hub.clone(),
+            pipeline.control(),
+            config.retention.as_secs(),
+        )
+        .routes()
+        .or(crate::ingest::routes(
+            ingest,
+            crate::api::DEFAULT_BODY_LIMIT,
+        ))
+        .unify()
+        .or(crate::ws::routes(hub.clone()))
+        .recover(crate::error::recover);
         let listener = TcpListener::bind(config.http)
             .await
             .with_context(|| format!("binding {}", config.http))?;
         let address = listener.local_addr()?;
         tracing::info!("listening on http://{address}");
-        warp::serve(ingest_route)
+        warp::serve(routes)
             .incoming(listener)
             .graceful(shutdown_signal())
             .run()

@@ -23,7 +23,7 @@ pub(super) fn id(field: &'static str) -> impl Filter<Extract = (Uuid,), Error = 
 
 /// The whole request body, at most `limit` bytes (a 413 otherwise, whether or not the client
 /// announced the length). The content type is not checked: the body must simply be JSON.
-pub(super) fn body(limit: u64) -> impl Filter<Extract = (Vec<u8>,), Error = Rejection> + Copy {
+pub(crate) fn body(limit: u64) -> impl Filter<Extract = (Vec<u8>,), Error = Rejection> + Copy {
     warp::header::optional::<u64>("content-length")
         .and(warp::body::stream())
         .and_then(move |length: Option<u64>, stream| async move {

@@ -24,7 +24,7 @@
 //! `Upsert` for every widget added or whose query changed and `Remove` for every widget
 //! removed. Writes are serialized, so the hub and the dataflow see them in commit order.
 
-mod extract;
+pub(crate) mod extract;
 mod handlers;
 pub mod validate;
 

@@ -63,14 +63,23 @@ pub enum CheckpointError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io { path: path.to_path_buf(), source }
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Writes `value` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
 /// Returns the number of bytes written.
-pub fn write_atomic<T: Serialize>(path: &Path, kind: Kind, value: &T) -> Result<u64, CheckpointError> {
-    let body = bincode::serialize(value)
-        .map_err(|e| CheckpointError::Corrupt { path: path.to_path_buf(), reason: format!("encoding: {e}") })?;
+pub fn write_atomic<T: Serialize>(
+    path: &Path,
+    kind: Kind,
+    value: &T,
+) -> Result<u64, CheckpointError> {
+    let body = bincode::serialize(value).map_err(|e| CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        reason: format!("encoding: {e}"),
+    })?;
     let mut frame = Vec::with_capacity(body.len() + 24);
     frame.extend_from_slice(kind.magic());
     frame.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -85,31 +94,47 @@ pub fn write_atomic<T: Serialize>(path: &Path, kind: Kind, value: &T) -> Result<
     drop(file);
     fs::rename(&temporary, path).map_err(io(path))?;
     if let Some(dir) = path.parent() {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
     }
     Ok(frame.len() as u64)
 }
 
 /// Reads and verifies a file written by [`write_atomic`].
 pub fn read_verified<T: DeserializeOwned>(path: &Path, kind: Kind) -> Result<T, CheckpointError> {
-    let corrupt = |reason: String| CheckpointError::Corrupt { path: path.to_path_buf(), reason };
+    let corrupt = |reason: String| CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
     let mut bytes = Vec::new();
-    File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io(path))?;
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(io(path))?;
     if bytes.len() < 24 {
-        return Err(corrupt(format!("{} bytes, shorter than the header", bytes.len())));
+        return Err(corrupt(format!(
+            "{} bytes, shorter than the header",
+            bytes.len()
+        )));
     }
     if &bytes[..8] != kind.magic() {
         return Err(corrupt(format!("not a {kind:?} file")));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
     if version != FORMAT_VERSION {
-        return Err(CheckpointError::Version { path: path.to_path_buf(), found: version });
+        return Err(CheckpointError::Version {
+            path: path.to_path_buf(),
+            found: version,
+        });
     }
     let length = u64::from_le_bytes(bytes[12..20].try_into().unwrap_or_default());
     let checksum = u32::from_le_bytes(bytes[20..24].try_into().unwrap_or_default());
     let body = &bytes[24..];
     if body.len() as u64 != length {
-        return Err(corrupt(format!("body is {} bytes, header says {length} (torn write?)", body.len())));
+        return Err(corrupt(format!(
+            "body is {} bytes, header says {length} (torn write?)",
+            body.len()
+        )));
     }
     if crc32fast::hash(body) != checksum {
         return Err(corrupt("checksum mismatch".into()));
@@ -122,7 +147,8 @@ mod tests {
     use super::*;
 
     fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("flowboard-file-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("flowboard-file-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).expect("temp dir");
         dir
@@ -132,7 +158,10 @@ mod tests {
     fn round_trips() {
         let path = temp("round").join("x.seg");
         write_atomic(&path, Kind::Segment, &vec![1u64, 2, 3]).expect("written");
-        assert_eq!(read_verified::<Vec<u64>>(&path, Kind::Segment).expect("read"), vec![1, 2, 3]);
+        assert_eq!(
+            read_verified::<Vec<u64>>(&path, Kind::Segment).expect("read"),
+            vec![1, 2, 3]
+        );
         assert!(!path.with_extension("tmp").exists());
     }
 
@@ -144,15 +173,24 @@ mod tests {
         let bytes = fs::read(&path).expect("read");
 
         fs::write(&path, &bytes[..bytes.len() - 5]).expect("truncate");
-        assert!(matches!(read_verified::<Vec<u64>>(&path, Kind::Segment), Err(CheckpointError::Corrupt { .. })));
+        assert!(matches!(
+            read_verified::<Vec<u64>>(&path, Kind::Segment),
+            Err(CheckpointError::Corrupt { .. })
+        ));
 
         let mut flipped = bytes.clone();
         let last = flipped.len() - 1;
         flipped[last] ^= 0xff;
         fs::write(&path, &flipped).expect("flip");
-        assert!(matches!(read_verified::<Vec<u64>>(&path, Kind::Segment), Err(CheckpointError::Corrupt { .. })));
+        assert!(matches!(
+            read_verified::<Vec<u64>>(&path, Kind::Segment),
+            Err(CheckpointError::Corrupt { .. })
+        ));
 
         fs::write(&path, &bytes).expect("restore");
-        assert!(matches!(read_verified::<Vec<u64>>(&path, Kind::Manifest), Err(CheckpointError::Corrupt { .. })));
+        assert!(matches!(
+            read_verified::<Vec<u64>>(&path, Kind::Manifest),
+            Err(CheckpointError::Corrupt { .. })
+        ));
     }
 }

@@ -93,7 +93,10 @@ pub struct Boundaries {
 impl Boundaries {
     /// Boundaries every `interval_ms` (a multiple of the pane width).
     pub fn new(interval_ms: u64) -> Self {
-        Boundaries { interval_ms: interval_ms.max(1), forced: Arc::new(AtomicU64::new(u64::MAX)) }
+        Boundaries {
+            interval_ms: interval_ms.max(1),
+            forced: Arc::new(AtomicU64::new(u64::MAX)),
+        }
     }
 
     /// Makes `tick` a boundary too (for a final checkpoint). It must be a tick no operator has

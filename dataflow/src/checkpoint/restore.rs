@@ -47,6 +47,10 @@ fn load(dir: &Path, boundary: u64, retention_ms: u64) -> Result<Restored, Checkp
             reason: format!("manifest names boundary {}", manifest.boundary),
         });
     }
-    let panes = replay_chain(dir, &manifest.segments, boundary.saturating_sub(retention_ms))?;
+    let panes = replay_chain(
+        dir,
+        &manifest.segments,
+        boundary.saturating_sub(retention_ms),
+    )?;
     Ok(Restored { manifest, panes })
 }

@@ -97,8 +97,14 @@ impl CheckpointWriter {
         previous: Option<Manifest>,
         stats: Arc<PipelineStats>,
     ) -> Result<(CheckpointWriter, PieceSender), CheckpointError> {
-        std::fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io { path: dir.clone(), source })?;
-        let next_seq = existing_segments(&dir).into_iter().max().map_or(0, |s| s + 1);
+        std::fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let next_seq = existing_segments(&dir)
+            .into_iter()
+            .max()
+            .map_or(0, |s| s + 1);
         let (sender, receiver) = mpsc::channel();
         let mut state = WriterState {
             dir,
@@ -117,8 +123,16 @@ impl CheckpointWriter {
                     state.receive(piece);
                 }
             })
-            .map_err(|source| CheckpointError::Io { path: PathBuf::from("checkpoint-writer thread"), source })?;
-        Ok((CheckpointWriter { thread: Some(thread) }, PieceSender(sender)))
+            .map_err(|source| CheckpointError::Io {
+                path: PathBuf::from("checkpoint-writer thread"),
+                source,
+            })?;
+        Ok((
+            CheckpointWriter {
+                thread: Some(thread),
+            },
+            PieceSender(sender),
+        ))
     }
 
     /// Waits until every piece sent has been handled (all senders must be dropped first).
@@ -135,7 +149,11 @@ impl WriterState {
             Piece::Source(p) => p.boundary,
             Piece::Store(p) => p.boundary,
         };
-        if self.previous.as_ref().is_some_and(|m| boundary <= m.boundary) {
+        if self
+            .previous
+            .as_ref()
+            .is_some_and(|m| boundary <= m.boundary)
+        {
             return; // already covered by a written checkpoint
         }
         let gathering = self.gathering.entry(boundary).or_default();
@@ -161,29 +179,53 @@ impl WriterState {
                 carried.extend(piece.panes);
             }
         }
-        let Some(gathering) = self.gathering.remove(&boundary) else { return };
+        let Some(gathering) = self.gathering.remove(&boundary) else {
+            return;
+        };
         let started = Instant::now();
         match self.write(boundary, carried, gathering) {
             Ok(manifest) => {
                 let bytes: u64 = manifest.segments.iter().map(|s| s.bytes).sum();
-                self.stats.checkpoint_boundary.store(boundary, Ordering::Relaxed);
-                self.stats.checkpoint_written_at.store(manifest.written_at, Ordering::Relaxed);
+                self.stats
+                    .checkpoint_boundary
+                    .store(boundary, Ordering::Relaxed);
+                self.stats
+                    .checkpoint_written_at
+                    .store(manifest.written_at, Ordering::Relaxed);
                 self.stats.checkpoint_bytes.store(bytes, Ordering::Relaxed);
-                self.stats.checkpoint_duration_us.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-                tracing::debug!(boundary, bytes, segments = manifest.segments.len(), "checkpoint written");
+                self.stats
+                    .checkpoint_duration_us
+                    .store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                tracing::debug!(
+                    boundary,
+                    bytes,
+                    segments = manifest.segments.len(),
+                    "checkpoint written"
+                );
                 self.kept.push_back(manifest.clone());
                 self.previous = Some(manifest);
                 self.collect_garbage();
             }
             Err(error) => {
-                self.stats.checkpoint_failures.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .checkpoint_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 tracing::error!(%error, boundary, "writing checkpoint failed; the previous one stays in effect");
             }
         }
     }
 
-    fn write(&mut self, boundary: u64, carried: Vec<PaneRecord>, gathering: Gathering) -> Result<Manifest, CheckpointError> {
-        let mut segments = self.previous.as_ref().map(|m| m.segments.clone()).unwrap_or_default();
+    fn write(
+        &mut self,
+        boundary: u64,
+        carried: Vec<PaneRecord>,
+        gathering: Gathering,
+    ) -> Result<Manifest, CheckpointError> {
+        let mut segments = self
+            .previous
+            .as_ref()
+            .map(|m| m.segments.clone())
+            .unwrap_or_default();
         let mut compacted_bytes = self.previous.as_ref().map_or(0, |m| m.compacted_bytes);
         let mut panes = carried;
         let mut stores: Vec<StorePiece> = gathering.stores.into_values().collect();
@@ -198,7 +240,11 @@ impl WriterState {
             segments.push(SegmentRef { seq, bytes });
         }
 
-        let mut offsets = self.previous.as_ref().map(|m| m.offsets.clone()).unwrap_or_default();
+        let mut offsets = self
+            .previous
+            .as_ref()
+            .map(|m| m.offsets.clone())
+            .unwrap_or_default();
         let mut pending = Vec::new();
         for (_, piece) in gathering.sources {
             offsets.extend(piece.offsets);
@@ -208,7 +254,11 @@ impl WriterState {
         // Fold a long chain into one segment.
         let chain_bytes: u64 = segments.iter().map(|s| s.bytes).sum();
         if segments.len() > 1 && chain_bytes > 2 * compacted_bytes.max(1 << 20) {
-            let state = replay_chain(&self.dir, &segments, boundary.saturating_sub(self.retention_ms))?;
+            let state = replay_chain(
+                &self.dir,
+                &segments,
+                boundary.saturating_sub(self.retention_ms),
+            )?;
             let seq = self.next_seq;
             self.next_seq += 1;
             let bytes = file::write_atomic(&segment_path(&self.dir, seq), Kind::Segment, &state)?;
@@ -216,8 +266,19 @@ impl WriterState {
             compacted_bytes = bytes;
         }
 
-        let manifest = Manifest { boundary, written_at: now_ms(), offsets, pending, segments, compacted_bytes };
-        file::write_atomic(&manifest_path(&self.dir, boundary), Kind::Manifest, &manifest)?;
+        let manifest = Manifest {
+            boundary,
+            written_at: now_ms(),
+            offsets,
+            pending,
+            segments,
+            compacted_bytes,
+        };
+        file::write_atomic(
+            &manifest_path(&self.dir, boundary),
+            Kind::Manifest,
+            &manifest,
+        )?;
         Ok(manifest)
     }
 
@@ -228,8 +289,11 @@ impl WriterState {
                 let _ = std::fs::remove_file(manifest_path(&self.dir, old.boundary));
             }
         }
-        let live: std::collections::HashSet<u64> =
-            self.kept.iter().flat_map(|m| m.segments.iter().map(|s| s.seq)).collect();
+        let live: std::collections::HashSet<u64> = self
+            .kept
+            .iter()
+            .flat_map(|m| m.segments.iter().map(|s| s.seq))
+            .collect();
         for seq in existing_segments(&self.dir) {
             if !live.contains(&seq) && seq < self.next_seq {
                 let _ = std::fs::remove_file(segment_path(&self.dir, seq));
@@ -246,10 +310,15 @@ impl WriterState {
 
 /// Applies a chain of segments in order (later panes replace earlier ones), dropping panes
 /// that end at or before `horizon`. Returns the state grouped by series.
-pub fn replay_chain(dir: &Path, segments: &[SegmentRef], horizon: u64) -> Result<Vec<PaneRecord>, CheckpointError> {
+pub fn replay_chain(
+    dir: &Path,
+    segments: &[SegmentRef],
+    horizon: u64,
+) -> Result<Vec<PaneRecord>, CheckpointError> {
     let mut state: HashMap<SeriesKey, BTreeMap<u64, PaneSet>> = HashMap::new();
     for segment in segments {
-        let panes: Vec<PaneRecord> = file::read_verified(&segment_path(dir, segment.seq), Kind::Segment)?;
+        let panes: Vec<PaneRecord> =
+            file::read_verified(&segment_path(dir, segment.seq), Kind::Segment)?;
         for (series, list) in panes {
             let entry = state.entry(series).or_default();
             for (end, partials) in list {
@@ -267,12 +336,17 @@ pub fn replay_chain(dir: &Path, segments: &[SegmentRef], horizon: u64) -> Result
 }
 
 fn numbered(dir: &Path, prefix: &str) -> Vec<u64> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     entries
         .filter_map(Result::ok)
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            name.strip_prefix(prefix)?.strip_suffix(".ckpt")?.parse().ok()
+            name.strip_prefix(prefix)?
+                .strip_suffix(".ckpt")?
+                .parse()
+                .ok()
         })
         .collect()
 }
