@@ -87,6 +87,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub ingest_timeout: Duration,
 
+    /// Time between checkpoints of the aggregation state and the Kafka offsets it reflects
+    /// (whole seconds; restarts replay Kafka from the newest checkpoint).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub checkpoint_interval: Duration,
+
     /// Log format; the level comes from RUST_LOG (default `info`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -136,6 +141,8 @@ pub struct Config {
     pub max_clock_skew: Duration,
     /// See [`ServeArgs::ingest_timeout`].
     pub ingest_timeout: Duration,
+    /// See [`ServeArgs::checkpoint_interval`].
+    pub checkpoint_interval: Duration,
     /// See [`ServeArgs::log_format`].
     pub log_format: LogFormat,
 }
@@ -174,6 +181,17 @@ impl Config {
                 format!("{:?}; use at most 60s", args.watermark_delay),
             );
         }
+        if args.checkpoint_interval < Duration::from_secs(1)
+            || args.checkpoint_interval.subsec_nanos() != 0
+        {
+            return fail(
+                "checkpoint-interval",
+                format!(
+                    "{:?}; use whole seconds, at least 1s",
+                    args.checkpoint_interval
+                ),
+            );
+        }
         if args.ingest_timeout.is_zero() {
             return fail(
                 "ingest-timeout",
@@ -202,6 +220,7 @@ impl Config {
             watermark_delay: args.watermark_delay,
             max_clock_skew: args.max_clock_skew,
             ingest_timeout: args.ingest_timeout,
+            checkpoint_interval: args.checkpoint_interval,
             log_format: args.log_format,
         })
     }

@@ -86,6 +86,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             retention_ms: config.retention.as_millis() as u64,
             grace_ms: config.watermark_delay.as_millis() as u64,
             max_future_ms: config.max_clock_skew.as_millis() as u64,
+            checkpoint_dir: Some(config.data_dir.join("checkpoints")),
+            checkpoint_interval_ms: config.checkpoint_interval.as_millis() as u64,
         },
         queries,
         sink,
@@ -131,7 +133,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     tracing::info!("shutting down");
-    pipeline.shutdown();
+    pipeline.shutdown(std::time::Duration::from_secs(10));
     drop(embedded);
     Ok(())
 }

@@ -28,6 +28,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
 
+use crate::checkpoint::{Boundaries, Piece, PieceSender, SourcePiece};
 use crate::event::{self, RejectReason};
 use crate::series::SeriesKey;
 use crate::stats::PipelineStats;
@@ -51,6 +52,12 @@ pub struct SourceConfig {
     pub max_future_ms: u64,
     /// See `PipelineConfig::retention_ms`.
     pub retention_ms: u64,
+    /// The first tick this source may emit at: one past the restored checkpoint's boundary.
+    pub start_tick: u64,
+    /// This worker's index, for checkpoint pieces.
+    pub worker: usize,
+    /// Where to send checkpoint pieces, and at which ticks; `None` without checkpoints.
+    pub checkpoints: Option<(Boundaries, PieceSender)>,
 }
 
 /// Most messages handled in one activation, so other operators get their turn.
@@ -155,6 +162,18 @@ impl PendingPanes {
         }
     }
 
+    /// A copy of everything held, with its tick.
+    fn snapshot(&self) -> Vec<(u64, PaneRecord)> {
+        self.by_tick
+            .iter()
+            .flat_map(|(tick, panes)| {
+                panes
+                    .iter()
+                    .map(move |(series, list)| (*tick, (series.clone(), list.clone())))
+            })
+            .collect()
+    }
+
     /// Removes and returns the ticks before `open`.
     fn take_closed(&mut self, open: u64) -> BTreeMap<u64, HashMap<SeriesKey, Vec<(u64, PaneSet)>>> {
         let still_open = self.by_tick.split_off(&open);
@@ -206,6 +225,9 @@ pub fn kafka_source<'scope>(
             });
         }
         let mut capability = Some(capability);
+        if let Some(cap) = capability.as_mut() {
+            cap.downgrade(&config.start_tick);
+        }
         let mut watermarks = Watermarks::new(&partition_ids, config.grace_ms);
         let mut cursors: HashMap<i32, PartitionCursor> = HashMap::new();
         for (partition, offset) in &config.partitions {
@@ -313,6 +335,28 @@ pub fn kafka_source<'scope>(
             // Close the ticks the watermark has passed and hand their panes downstream.
             let closed = watermarks.watermark(now) / PANE_MS * PANE_MS;
             let next_open = (closed + PANE_MS).max(open);
+            // At each checkpoint boundary closed now: first the ticks up to it, then a piece
+            // with the offsets read so far and the panes held for later ticks.
+            if let Some((boundaries, pieces)) = config.checkpoints.as_ref() {
+                for boundary in
+                    boundaries.crossed(open.saturating_sub(PANE_MS), next_open - PANE_MS)
+                {
+                    for (tick, panes) in pending.take_closed(boundary + PANE_MS) {
+                        output
+                            .session(&cap.delayed(&tick.max(open)))
+                            .give_iterator(panes.into_iter());
+                    }
+                    pieces.send(Piece::Source(SourcePiece {
+                        worker: config.worker,
+                        boundary,
+                        offsets: cursors
+                            .iter()
+                            .filter_map(|(p, c)| c.expected.map(|o| (*p, o)))
+                            .collect(),
+                        pending: pending.snapshot(),
+                    }));
+                }
+            }
             for (tick, panes) in pending.take_closed(next_open) {
                 let at = cap.delayed(&tick.max(open));
                 let mut session = output.session(&at);

@@ -2,6 +2,7 @@
 //! with `timely::execute` outside any async runtime.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -10,10 +11,14 @@ use differential_dataflow::input::{Input, InputSession};
 use operators::window_aggregate::WindowAggregate;
 use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use timely::dataflow::operators::Concat;
 use uuid::Uuid;
 
+use crate::checkpoint::Boundaries;
+use crate::checkpoint::restore::{load_latest, restored_panes};
+use crate::checkpoint::writer::CheckpointWriter;
 use crate::kafka_source::{SourceConfig, consumer_config, kafka_source};
-use crate::series_store::series_store;
+use crate::series_store::{StoreCheckpoints, series_store};
 use crate::sink::{SinkFn, sink_changes};
 use crate::stats::PipelineStats;
 use crate::time::{PANE_MS, now_ms};
@@ -35,6 +40,11 @@ pub struct PipelineConfig {
     pub grace_ms: u64,
     /// Events stamped further than this into the future are dropped and counted.
     pub max_future_ms: u64,
+    /// Where checkpoints are written and restored from; `None` disables them (every start
+    /// reads the topic from the beginning).
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Time between checkpoints, in milliseconds (a multiple of the pane width).
+    pub checkpoint_interval_ms: u64,
 }
 
 /// Errors starting the dataflow.
@@ -43,6 +53,9 @@ pub enum PipelineError {
     /// Kafka could not be reached or the topic could not be read.
     #[error("kafka: {0}")]
     Kafka(String),
+    /// The checkpoint directory could not be used.
+    #[error("checkpoints: {0}")]
+    Checkpoint(String),
     /// Timely could not start its workers.
     #[error("starting timely workers: {0}")]
     Timely(String),
@@ -74,6 +87,8 @@ pub struct Pipeline {
     stats: Arc<PipelineStats>,
     stop: Arc<AtomicBool>,
     workers: Option<std::thread::JoinHandle<()>>,
+    checkpoints: Option<(CheckpointWriter, Boundaries)>,
+    grace_ms: u64,
 }
 
 impl Pipeline {
@@ -91,6 +106,49 @@ impl Pipeline {
         let stats = Arc::new(PipelineStats::default());
         let stop = Arc::new(AtomicBool::new(false));
 
+        // Restore the newest valid checkpoint, and keep writing the chain it belongs to.
+        let restored = config
+            .checkpoint_dir
+            .as_deref()
+            .and_then(|dir| load_latest(dir, config.retention_ms))
+            .map(Arc::new);
+        match &restored {
+            Some(restored) => tracing::info!(
+                boundary = restored.manifest.boundary,
+                series = restored.panes.len(),
+                partitions_with_offsets = restored.manifest.offsets.len(),
+                "restoring from checkpoint; replaying Kafka from its offsets"
+            ),
+            None => {
+                tracing::info!("no checkpoint to restore; reading the topic from the beginning")
+            }
+        }
+        let boundaries =
+            Boundaries::new(config.checkpoint_interval_ms.max(PANE_MS) / PANE_MS * PANE_MS);
+        let (writer, pieces) = match &config.checkpoint_dir {
+            Some(dir) => {
+                let previous = restored.as_ref().map(|r| r.manifest.clone());
+                let (writer, pieces) = CheckpointWriter::start(
+                    dir.clone(),
+                    config.workers,
+                    config.retention_ms,
+                    previous,
+                    stats.clone(),
+                )
+                .map_err(|e| PipelineError::Checkpoint(e.to_string()))?;
+                (Some(writer), Some(pieces))
+            }
+            None => (None, None),
+        };
+        let restored_boundary = restored.as_ref().map(|r| r.manifest.boundary);
+        let start_tick = restored_boundary.map_or(0, |b| b + PANE_MS);
+        let offsets = restored
+            .as_ref()
+            .map(|r| r.manifest.offsets.clone())
+            .unwrap_or_default();
+        let grace_ms = config.grace_ms;
+        let worker_boundaries = boundaries.clone();
+
         let timely_config = timely::Config::process(config.workers);
         let worker_stats = stats.clone();
         let worker_stop = stop.clone();
@@ -103,12 +161,21 @@ impl Pipeline {
                 partitions: partitions
                     .iter()
                     .filter(|p| (**p as usize) % peers == index)
-                    .map(|p| (*p, Offset::Beginning))
+                    .map(|p| (*p, offsets.get(p).map_or(Offset::Beginning, |o| Offset::Offset(*o))))
                     .collect(),
                 grace_ms: config.grace_ms,
                 max_future_ms: config.max_future_ms,
                 retention_ms: config.retention_ms,
+                start_tick,
+                worker: index,
+                checkpoints: pieces.clone().map(|p| (worker_boundaries.clone(), p)),
             };
+            let store_checkpoints = pieces.clone().map(|pieces| StoreCheckpoints {
+                boundaries: worker_boundaries.clone(),
+                pieces,
+                worker: index,
+                restored_boundary,
+            });
             let mut widget_input: InputSession<u64, WidgetQuery, isize> = worker.dataflow::<u64, _, _>(|scope| {
                 let (input, widgets) = scope.new_collection::<WidgetQuery, isize>();
                 let panes = match kafka_source(scope, source_config, worker_stats.clone(), worker_stop.clone()) {
@@ -118,7 +185,11 @@ impl Pipeline {
                         timely::dataflow::operators::generic::operator::empty(scope)
                     }
                 };
-                let contributions = series_store(panes, widgets.clone(), config.retention_ms);
+                let panes = match &restored {
+                    Some(restored) => panes.concat(restored_panes(scope, restored.clone(), index, peers)),
+                    None => panes,
+                };
+                let contributions = series_store(panes, widgets.clone(), config.retention_ms, store_checkpoints);
                 let specs = widgets.map(|query| (query.key, query.spec));
                 sink_changes(contributions.window_aggregate(specs), index, sink.clone());
                 input
@@ -164,6 +235,8 @@ impl Pipeline {
             stats,
             stop,
             workers: Some(workers),
+            checkpoints: writer.map(|w| (w, boundaries)),
+            grace_ms,
         })
     }
 
@@ -177,11 +250,33 @@ impl Pipeline {
         self.stats.clone()
     }
 
-    /// Stops the workers and waits for them.
-    pub fn shutdown(mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    /// Takes a final checkpoint (waiting at most `timeout` for it), then stops the workers and
+    /// waits for them and for the checkpoint writer.
+    pub fn shutdown(mut self, timeout: Duration) {
+        if let Some((_, boundaries)) = self.checkpoints.as_ref() {
+            // A tick no source has closed yet: sources close ticks up to the wall clock minus grace.
+            let last = now_ms().saturating_sub(self.grace_ms) / PANE_MS * PANE_MS + 2 * PANE_MS;
+            boundaries.force(last);
+            let deadline = std::time::Instant::now() + timeout;
+            while self.stats.checkpoint_boundary.load(Ordering::Relaxed) < last
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if self.stats.checkpoint_boundary.load(Ordering::Relaxed) >= last {
+                tracing::info!(boundary = last, "final checkpoint written");
+            } else {
+                tracing::warn!(
+                    "no final checkpoint within {timeout:?}; the next start replays from the previous one"
+                );
+            }
+        }
+        self.stop.store(true, Ordering::SeqCst);
         if let Some(handle) = self.workers.take() {
             let _ = handle.join();
+        }
+        if let Some((writer, _)) = self.checkpoints.take() {
+            writer.finish();
         }
     }
 }

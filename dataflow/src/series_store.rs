@@ -26,6 +26,7 @@ use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 use uuid::Uuid;
 
+use crate::checkpoint::{Boundaries, Piece, PieceSender, StorePiece};
 use crate::kafka_source::PaneRecord;
 use crate::series::SeriesKey;
 use crate::widget::{WidgetKey, WidgetQuery};
@@ -40,6 +41,8 @@ struct Series {
     panes: VecDeque<(u64, PaneSet)>,
     /// Widgets whose metric and filter match this series.
     subscribers: Vec<(WidgetKey, WindowSpec)>,
+    /// Ends of panes changed since the last checkpoint piece.
+    dirty: Vec<u64>,
 }
 
 impl Series {
@@ -60,6 +63,8 @@ struct StoreState {
     index: HashMap<SeriesKey, usize>,
     by_metric: HashMap<String, Vec<usize>>,
     widgets: HashMap<Uuid, WidgetQuery>,
+    /// Slots of series with panes changed since the last checkpoint piece.
+    dirty: Vec<usize>,
 }
 
 impl StoreState {
@@ -74,6 +79,7 @@ impl StoreState {
             key: key.clone(),
             panes: VecDeque::new(),
             subscribers,
+            dirty: Vec::new(),
         };
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -149,6 +155,27 @@ impl StoreState {
         }
     }
 
+    /// The panes changed since the last call, with their current merged partials.
+    fn take_changes(&mut self) -> Vec<PaneRecord> {
+        let mut changes = Vec::with_capacity(self.dirty.len());
+        for slot in std::mem::take(&mut self.dirty) {
+            let Some(series) = self.series.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            let mut ends = std::mem::take(&mut series.dirty);
+            ends.sort_unstable();
+            ends.dedup();
+            let panes: Vec<(u64, PaneSet)> = ends
+                .into_iter()
+                .filter_map(|end| series.panes.iter().rev().find(|(e, _)| *e == end).cloned())
+                .collect();
+            if !panes.is_empty() {
+                changes.push((series.key.clone(), panes));
+            }
+        }
+        changes
+    }
+
     fn expire(&mut self, time: u64, retention_ms: u64) {
         let horizon = time.saturating_sub(retention_ms);
         let mut emptied = Vec::new();
@@ -178,11 +205,39 @@ impl StoreState {
     }
 }
 
+/// What a store needs to contribute to checkpoints.
+pub struct StoreCheckpoints {
+    /// Which ticks are boundaries.
+    pub boundaries: Boundaries,
+    /// Where pieces go.
+    pub pieces: PieceSender,
+    /// This worker's index.
+    pub worker: usize,
+    /// The boundary of the checkpoint restored at start, whose panes arrive at that time.
+    pub restored_boundary: Option<u64>,
+}
+
+impl StoreCheckpoints {
+    /// Sends a piece for every boundary in `(checked_through, through]`.
+    fn send_pieces(&self, state: &mut StoreState, checked_through: &mut u64, through: u64) {
+        for boundary in self.boundaries.crossed(*checked_through, through) {
+            let panes = state.take_changes();
+            self.pieces.send(Piece::Store(StorePiece {
+                worker: self.worker,
+                boundary,
+                panes,
+            }));
+        }
+        *checked_through = (*checked_through).max(through);
+    }
+}
+
 /// Joins pane partials with the widget collection; see the module documentation.
 pub fn series_store<'scope>(
     panes: Stream<'scope, u64, Vec<PaneRecord>>,
     widgets: VecCollection<'scope, u64, WidgetQuery, isize>,
     retention_ms: u64,
+    checkpoints: Option<StoreCheckpoints>,
 ) -> Stream<'scope, u64, Vec<Contribution>> {
     let pane_pact = Exchange::new(|(series, _): &PaneRecord| series.route());
     let widget_changes = widgets.inner.broadcast();
@@ -198,6 +253,11 @@ pub fn series_store<'scope>(
             let mut pending_widgets: BTreeMap<u64, Vec<(WidgetQuery, isize)>> = BTreeMap::new();
             let mut state = StoreState::default();
             let mut last_expired = 0;
+            // Boundaries up to this one have had their piece sent.
+            let mut checked_through = checkpoints
+                .as_ref()
+                .and_then(|c| c.restored_boundary)
+                .unwrap_or(0);
 
             move |(pane_input, pane_frontier), (widget_input, widget_frontier), output| {
                 pane_input.for_each(|stamp, data| {
@@ -234,6 +294,10 @@ pub fn series_store<'scope>(
                     let Some(cap) = capability.as_ref() else {
                         break;
                     };
+                    // Boundaries before this time: the state now is the state at them.
+                    if let Some(checkpoints) = checkpoints.as_ref() {
+                        checkpoints.send_pieces(&mut state, &mut checked_through, time - 1);
+                    }
                     let mut out = Vec::new();
 
                     if let Some(mut changes) = pending_widgets.remove(&time) {
@@ -265,6 +329,13 @@ pub fn series_store<'scope>(
                             .session(&cap.delayed(&time))
                             .give_iterator(out.into_iter());
                     }
+                    // Restored panes are already in the checkpoint chain: not changes.
+                    if checkpoints.as_ref().and_then(|c| c.restored_boundary) == Some(time) {
+                        state.take_changes();
+                    }
+                }
+                if let (Some(checkpoints), Some(f)) = (checkpoints.as_ref(), frontier) {
+                    checkpoints.send_pieces(&mut state, &mut checked_through, f - 1);
                 }
 
                 // Drop what the retention no longer covers, once per closed tick.

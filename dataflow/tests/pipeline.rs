@@ -93,6 +93,8 @@ fn events_become_values_expire_and_backfill_new_widgets() {
             retention_ms: 60_000,
             grace_ms: 50,
             max_future_ms: 60_000,
+            checkpoint_dir: None,
+            checkpoint_interval_ms: 10_000,
         },
         vec![count.clone(), max_a.clone()],
         Arc::new(move |batch| {
@@ -143,5 +145,5 @@ fn events_become_values_expire_and_backfill_new_widgets() {
     );
     let rejected: u64 = stats.rejected().iter().map(|(_, n)| n).sum();
     assert_eq!(rejected, 1);
-    pipeline.shutdown();
+    pipeline.shutdown(Duration::from_secs(5));
 }

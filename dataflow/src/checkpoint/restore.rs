@@ -1,6 +1,10 @@
 //! Restoring on start: the newest checkpoint whose manifest and segments all verify.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use timely::dataflow::operators::generic::operator::source;
+use timely::dataflow::{Scope, Stream};
 
 use super::file::{self, CheckpointError, Kind};
 use super::writer::{Manifest, existing_manifests, manifest_path, replay_chain};
@@ -53,4 +57,41 @@ fn load(dir: &Path, boundary: u64, retention_ms: u64) -> Result<Restored, Checkp
         boundary.saturating_sub(retention_ms),
     )?;
     Ok(Restored { manifest, panes })
+}
+
+/// Feeds a restored checkpoint back into the dataflow: the series panes at the boundary, and
+/// the pending panes at their ticks. Each worker emits a share (series spread by position);
+/// the series store's exchange routes them to their owners whatever the worker count was when
+/// the checkpoint was written.
+pub fn restored_panes<'scope>(
+    scope: Scope<'scope, u64>,
+    restored: Arc<Restored>,
+    worker: usize,
+    peers: usize,
+) -> Stream<'scope, u64, Vec<PaneRecord>> {
+    source(scope, "RestoredPanes", move |capability, _info| {
+        let mut capability = Some(capability);
+        move |output| {
+            let Some(cap) = capability.take() else { return };
+            let boundary = restored.manifest.boundary;
+            let mine = |index: usize| index % peers == worker;
+            let at_boundary = cap.delayed(&boundary);
+            let mut session = output.session(&at_boundary);
+            for (_, record) in restored.panes.iter().enumerate().filter(|(i, _)| mine(*i)) {
+                session.give(record.clone());
+            }
+            drop(session);
+            for (_, (tick, record)) in restored
+                .manifest
+                .pending
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mine(*i))
+            {
+                output
+                    .session(&cap.delayed(&(*tick).max(boundary)))
+                    .give(record.clone());
+            }
+        }
+    })
 }
