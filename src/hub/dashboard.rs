@@ -1,0 +1,273 @@
+//! One dashboard as the hub keeps it: its widgets in order, what its subscribers were last told
+//! about each widget, its broadcast channel, and a cached snapshot message.
+//!
+//! Every message is serialized once here and broadcast as shared text; nothing in this file
+//! does per-subscriber work. Update throttling lives in [`DashboardEntry::flush`]: a widget is
+//! announced when its value or staleness differs from what subscribers were last told, and at
+//! most once per its refresh interval; a change inside the interval waits for a later flush.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use dataflow::widget::WidgetKey;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use super::WidgetSnapshot;
+use super::message::{Broadcast, StreamMessage};
+use super::subscription::Start;
+use super::values::{Values, same_value};
+use crate::model::{Dashboard, Widget};
+
+/// Messages a dashboard's channel holds for a slow subscriber before it lags (and resyncs).
+pub(super) const CHANNEL_CAPACITY: usize = 256;
+
+/// The hub's knowledge at one moment: what widget states are computed from.
+pub(super) struct Moment<'a> {
+    /// Closed time and values.
+    pub(super) values: &'a Values,
+    /// The clock, epoch milliseconds.
+    pub(super) now_ms: u64,
+    /// When the hub started, epoch milliseconds.
+    pub(super) started_ms: u64,
+}
+
+impl Moment<'_> {
+    /// Whether a widget refreshed every `refresh_ms` is stale: its as-of (the closed time, or
+    /// the hub's start before there is one) is more than two refresh intervals old.
+    pub(super) fn stale(&self, refresh_ms: u64) -> bool {
+        let since = self.values.closed().unwrap_or(self.started_ms);
+        self.now_ms.saturating_sub(since) > refresh_ms.saturating_mul(2)
+    }
+}
+
+/// One widget and what subscribers were last told about it.
+struct WidgetEntry {
+    key: WidgetKey,
+    refresh_ms: u64,
+    /// Staleness at the last check; a change invalidates the cached snapshot.
+    stale: bool,
+    /// The value and staleness subscribers last saw, in a snapshot or an update.
+    told_value: Option<f64>,
+    told_stale: bool,
+    /// When the last update for this widget was broadcast.
+    told_at: Option<u64>,
+}
+
+impl WidgetEntry {
+    /// A widget whose subscribers are about to see its current state in a snapshot.
+    fn new(widget: &Widget, at: &Moment<'_>) -> WidgetEntry {
+        let key = WidgetKey {
+            id: widget.widget_id,
+            generation: widget.generation,
+        };
+        let refresh_ms = widget.refresh_interval_seconds.saturating_mul(1_000);
+        let stale = at.stale(refresh_ms);
+        WidgetEntry {
+            key,
+            refresh_ms,
+            stale,
+            told_value: at.values.value(key),
+            told_stale: stale,
+            told_at: None,
+        }
+    }
+
+    fn snapshot(&self, at: &Moment<'_>, stale: bool) -> WidgetSnapshot {
+        WidgetSnapshot {
+            widget_id: self.key.id,
+            value: at.values.value(self.key),
+            as_of: at.values.closed(),
+            stale,
+        }
+    }
+}
+
+/// The last snapshot message built, and what it was built from.
+struct CachedSnapshot {
+    version: u64,
+    closed: Option<u64>,
+    text: Arc<str>,
+}
+
+/// A dashboard and its subscribers.
+pub(super) struct DashboardEntry {
+    dashboard: Dashboard,
+    widgets: Vec<WidgetEntry>,
+    sender: broadcast::Sender<Broadcast>,
+    /// Bumped by every new definition of the dashboard.
+    revision: u64,
+    /// Bumped whenever a snapshot's contents may change, other than by the closed time.
+    version: u64,
+    cached: Option<CachedSnapshot>,
+}
+
+impl DashboardEntry {
+    /// A new dashboard, without subscribers.
+    pub(super) fn new(dashboard: &Dashboard, at: &Moment<'_>) -> DashboardEntry {
+        DashboardEntry {
+            dashboard: dashboard.clone(),
+            widgets: dashboard
+                .widgets
+                .iter()
+                .map(|w| WidgetEntry::new(w, at))
+                .collect(),
+            sender: broadcast::Sender::new(CHANNEL_CAPACITY),
+            revision: 0,
+            version: 0,
+            cached: None,
+        }
+    }
+
+    /// The ids of the dashboard's widgets.
+    pub(super) fn widget_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.widgets.iter().map(|w| w.key.id)
+    }
+
+    /// Takes a new definition of the dashboard and, if anyone listens, broadcasts it followed
+    /// by a snapshot. Returns the ids of the widgets it no longer has.
+    pub(super) fn redefine(&mut self, dashboard: &Dashboard, at: &Moment<'_>) -> Vec<Uuid> {
+        let mut old: HashMap<Uuid, WidgetEntry> =
+            self.widgets.drain(..).map(|w| (w.key.id, w)).collect();
+        for widget in &dashboard.widgets {
+            let mut entry = WidgetEntry::new(widget, at);
+            // Throttling carries over: a redefinition does not reset the refresh interval.
+            entry.told_at = old.remove(&widget.widget_id).and_then(|w| w.told_at);
+            self.widgets.push(entry);
+        }
+        self.dashboard = dashboard.clone();
+        self.revision += 1;
+        self.version += 1;
+        if self.sender.receiver_count() > 0 {
+            let message = StreamMessage::Dashboard {
+                dashboard: &self.dashboard,
+            };
+            self.broadcast(message.encode());
+            let snapshot = self.snapshot(at);
+            self.broadcast(snapshot);
+        }
+        old.into_keys().collect()
+    }
+
+    /// Tells subscribers the dashboard is gone; dropping the entry then ends their streams.
+    pub(super) fn delete(self) {
+        if self.sender.receiver_count() > 0 {
+            let message = StreamMessage::Deleted {
+                dashboard_id: self.dashboard.id,
+            };
+            self.broadcast(message.encode());
+        }
+    }
+
+    /// Marks that a widget's value changed, so the cached snapshot is out of date.
+    pub(super) fn touch(&mut self) {
+        self.version += 1;
+    }
+
+    /// The current state of one widget, staleness computed now.
+    pub(super) fn widget_snapshot(&self, id: Uuid, at: &Moment<'_>) -> Option<WidgetSnapshot> {
+        let widget = self.widgets.iter().find(|w| w.key.id == id)?;
+        Some(widget.snapshot(at, at.stale(widget.refresh_ms)))
+    }
+
+    /// Broadcasts an update for each widget (of `only`, or all) whose value or staleness
+    /// differs from what subscribers were last told and whose refresh interval has passed.
+    pub(super) fn flush(&mut self, at: &Moment<'_>, only: Option<&HashSet<Uuid>>) {
+        let subscribed = self.sender.receiver_count() > 0;
+        for widget in &mut self.widgets {
+            if only.is_some_and(|only| !only.contains(&widget.key.id)) {
+                continue;
+            }
+            let stale = at.stale(widget.refresh_ms);
+            if stale != widget.stale {
+                widget.stale = stale;
+                self.version += 1;
+            }
+            let value = at.values.value(widget.key);
+            if same_value(value, widget.told_value) && stale == widget.told_stale {
+                continue;
+            }
+            let throttled = widget
+                .told_at
+                .is_some_and(|told| at.now_ms < told.saturating_add(widget.refresh_ms));
+            if throttled {
+                continue;
+            }
+            widget.told_value = value;
+            widget.told_stale = stale;
+            widget.told_at = Some(at.now_ms);
+            if subscribed {
+                let update = widget.snapshot(at, stale);
+                let text = StreamMessage::Update(&update).encode();
+                // Sending fails only when nobody listens any more; then nobody misses it.
+                let _ = self.sender.send(Broadcast {
+                    text,
+                    revision: self.revision,
+                });
+            }
+        }
+    }
+
+    /// Where a subscriber starts: a receiver for everything broadcast from now on and the
+    /// snapshot it starts from, preceded by the definition if the subscriber has seen another
+    /// revision (`seen`). Called under the hub's lock, so no update falls between the snapshot
+    /// and the first message received.
+    pub(super) fn start(&mut self, at: &Moment<'_>, seen: Option<u64>) -> Start {
+        let definition = seen.filter(|seen| *seen != self.revision).map(|_| {
+            StreamMessage::Dashboard {
+                dashboard: &self.dashboard,
+            }
+            .encode()
+        });
+        Start::Stream {
+            receiver: self.sender.subscribe(),
+            snapshot: self.snapshot(at),
+            revision: self.revision,
+            definition,
+        }
+    }
+
+    /// The snapshot message: every widget in dashboard order, staleness computed now. Built
+    /// once per change and shared by every subscriber that connects or resyncs until the next.
+    fn snapshot(&mut self, at: &Moment<'_>) -> Arc<str> {
+        for widget in &mut self.widgets {
+            let stale = at.stale(widget.refresh_ms);
+            if stale != widget.stale {
+                widget.stale = stale;
+                self.version += 1;
+            }
+        }
+        let closed = at.values.closed();
+        if let Some(cached) = &self.cached
+            && cached.version == self.version
+            && cached.closed == closed
+        {
+            return cached.text.clone();
+        }
+        let widgets: Vec<WidgetSnapshot> = self
+            .widgets
+            .iter()
+            .map(|w| w.snapshot(at, w.stale))
+            .collect();
+        let text = StreamMessage::Snapshot {
+            dashboard_id: self.dashboard.id,
+            as_of: closed,
+            widgets: &widgets,
+        }
+        .encode();
+        self.cached = Some(CachedSnapshot {
+            version: self.version,
+            closed,
+            text: text.clone(),
+        });
+        text
+    }
+
+    fn broadcast(&self, text: Arc<str>) {
+        // Sending fails only when nobody listens any more; then nobody misses it.
+        let _ = self.sender.send(Broadcast {
+            text,
+            revision: self.revision,
+        });
+    }
+}
