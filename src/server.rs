@@ -106,6 +106,19 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             pipeline.stats(),
             config.workers,
         ));
+        let ticker = hub.spawn_ticker();
+        // A dataflow that died serves nothing but stale values: stop, so a supervisor restarts
+        // us from the last checkpoint.
+        let watched = pipeline.stats();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                if watched.failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    tracing::error!("a dataflow worker failed; exiting");
+                    std::process::exit(70);
+                }
+            }
+        });
         let routes = crate::api::Api::new(
             store,
             hub.clone(),
@@ -125,11 +138,21 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("binding {}", config.http))?;
         let address = listener.local_addr()?;
         tracing::info!("listening on http://{address}");
+        let stopping = hub.clone();
         warp::serve(routes)
             .incoming(listener)
-            .graceful(shutdown_signal())
+            .graceful(async move {
+                shutdown_signal().await;
+                tracing::info!("shutdown requested: closing WebSocket streams");
+                // Stops the ticker; every stream sends its close frame.
+                stopping.shutdown();
+            })
             .run()
             .await;
+        // warp's graceful shutdown does not wait for upgraded connections.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), hub.wait_streams_closed())
+            .await;
+        let _ = ticker.await;
         anyhow::Ok(())
     })?;
     tracing::info!("shutting down");

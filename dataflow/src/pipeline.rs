@@ -219,12 +219,16 @@ impl Pipeline {
         })
         .map_err(PipelineError::Timely)?;
 
+        let join_stats = stats.clone();
+        let join_stop = stop.clone();
         let workers = std::thread::Builder::new()
             .name("timely-join".into())
             .spawn(move || {
                 for result in guards.join() {
                     if let Err(error) = result {
                         tracing::error!(%error, "timely worker failed");
+                        join_stats.failed.store(true, Ordering::SeqCst);
+                        join_stop.store(true, Ordering::SeqCst);
                     }
                 }
             })

@@ -145,7 +145,11 @@ impl StoreState {
         let Some(series) = self.series[slot].as_mut() else {
             return;
         };
+        if series.dirty.is_empty() {
+            self.dirty.push(slot);
+        }
         for (pane_end, partials) in panes {
+            series.dirty.push(pane_end);
             for (widget, spec) in &series.subscribers {
                 if pane_end + spec.window_ms > time {
                     out.push((*widget, pane_end, partials.project(spec.aggregation)));
@@ -296,7 +300,11 @@ pub fn series_store<'scope>(
                     };
                     // Boundaries before this time: the state now is the state at them.
                     if let Some(checkpoints) = checkpoints.as_ref() {
-                        checkpoints.send_pieces(&mut state, &mut checked_through, time - 1);
+                        checkpoints.send_pieces(
+                            &mut state,
+                            &mut checked_through,
+                            time.saturating_sub(1),
+                        );
                     }
                     let mut out = Vec::new();
 
@@ -335,7 +343,7 @@ pub fn series_store<'scope>(
                     }
                 }
                 if let (Some(checkpoints), Some(f)) = (checkpoints.as_ref(), frontier) {
-                    checkpoints.send_pieces(&mut state, &mut checked_through, f - 1);
+                    checkpoints.send_pieces(&mut state, &mut checked_through, f.saturating_sub(1));
                 }
 
                 // Drop what the retention no longer covers, once per closed tick.

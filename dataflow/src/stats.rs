@@ -52,6 +52,8 @@ pub struct PipelineStats {
     pub checkpoint_duration_us: AtomicU64,
     /// Checkpoints that failed to be written.
     pub checkpoint_failures: AtomicU64,
+    /// Set when a worker stopped abnormally: the dataflow no longer makes progress.
+    pub failed: std::sync::atomic::AtomicBool,
 }
 
 impl PipelineStats {

@@ -191,8 +191,10 @@ impl DashboardEntry {
                 .told_at
                 .is_some_and(|told| at.now_ms < told.saturating_add(widget.refresh_ms));
             if throttled {
+                tracing::debug!(widget = %widget.key.id, ?value, "update held back by the refresh interval");
                 continue;
             }
+            tracing::debug!(widget = %widget.key.id, ?value, subscribed, "update sent");
             widget.told_value = value;
             widget.told_stale = stale;
             widget.told_at = Some(at.now_ms);

@@ -56,7 +56,10 @@ impl Server {
             .arg("--data-dir")
             .arg(&data_dir)
             .args(extra)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("FLOWBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -134,6 +137,18 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // Show what the server said, to explain the failure.
+            let lines: Vec<String> = self.log.try_iter().map(|l| strip_ansi(&l)).collect();
+            let interesting: Vec<&String> = lines
+                .iter()
+                .filter(|l| !l.contains("PartitionEOF"))
+                .collect();
+            eprintln!("--- server log ({} lines, last 40) ---", interesting.len());
+            for line in interesting.iter().rev().take(40).rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -314,6 +329,9 @@ impl Stream {
             match self.next(left).await {
                 Some(message) if check(&message) => return message,
                 Some(message) => seen.push(message),
+                None if Instant::now() < deadline => {
+                    panic!("stream closed while waiting for {what}; saw {seen:#?}")
+                }
                 None => panic!("timed out waiting for {what}; saw {seen:#?}"),
             }
         }
