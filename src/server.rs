@@ -162,15 +162,41 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// `flowboard broker`: runs the embedded broker until Ctrl-C / SIGTERM.
+///
+/// Lines on standard input control it, to rehearse failures: `down` makes the broker
+/// unreachable, `up` brings it back.
 pub fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     let broker = EmbeddedBroker::start(&args.topic, args.partitions)?;
     tracing::warn!("embedded in-memory Kafka broker: for trying things out, not durable");
     tracing::info!(topic = %args.topic, partitions = args.partitions, "kafka bootstrap servers: {}", broker.bootstrap_servers());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(shutdown_signal());
-    Ok(())
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build();
+        if let Ok(runtime) = runtime {
+            runtime.block_on(shutdown_signal());
+        }
+        std::process::exit(0);
+    });
+    // The mock cluster is not Send: it stays on this thread, which takes the commands.
+    for line in std::io::stdin().lines() {
+        let result = match line?.trim() {
+            "down" => broker.broker_down().map(|()| "broker down"),
+            "up" => broker.broker_up().map(|()| "broker up"),
+            "" => continue,
+            other => {
+                tracing::warn!("unknown broker command {other:?}; use `down` or `up`");
+                continue;
+            }
+        };
+        match result {
+            Ok(done) => tracing::info!("{done}"),
+            Err(error) => tracing::error!(%error, "broker command failed"),
+        }
+    }
+    loop {
+        std::thread::park();
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
