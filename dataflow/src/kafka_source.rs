@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use operators::registry::PaneSet;
@@ -58,6 +58,42 @@ pub struct SourceConfig {
     pub worker: usize,
     /// Where to send checkpoint pieces, and at which ticks; `None` without checkpoints.
     pub checkpoints: Option<(Boundaries, PieceSender)>,
+    /// The topic's partitions as last seen by the pipeline's watcher, to pick up new ones.
+    pub topic_partitions: Option<Arc<TopicPartitions>>,
+}
+
+/// The topic's partition ids, refreshed by a watcher thread outside the dataflow (fetching
+/// metadata blocks, which an operator must not do).
+#[derive(Debug, Default)]
+pub struct TopicPartitions {
+    version: AtomicU64,
+    partitions: std::sync::Mutex<Vec<i32>>,
+}
+
+impl TopicPartitions {
+    /// Records the partitions now in the topic (bumps the version when they changed).
+    pub fn update(&self, mut partitions: Vec<i32>) {
+        partitions.sort_unstable();
+        if let Ok(mut known) = self.partitions.lock()
+            && *known != partitions
+        {
+            *known = partitions;
+            self.version.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Changes whenever the partition list changes.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::SeqCst)
+    }
+
+    /// The partition ids.
+    pub fn partitions(&self) -> Vec<i32> {
+        self.partitions
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// Most messages handled in one activation, so other operators get their turn.
@@ -96,6 +132,39 @@ pub fn consumer_config(brokers: &str) -> ClientConfig {
 struct SourceContext {
     topic: String,
     stats: Arc<PipelineStats>,
+    health: Arc<KafkaHealth>,
+}
+
+/// Whether the brokers leading our partitions answer, as seen by librdkafka.
+///
+/// The watermark may only follow the wall clock while Kafka is reachable: otherwise records
+/// could be waiting in an unreachable broker, and values would be passed off as current.
+#[derive(Debug)]
+pub struct KafkaHealth {
+    /// Wall-clock time of the last statistics report in which every leader was up.
+    last_healthy_ms: AtomicU64,
+    /// Set by a transport error, cleared by the next healthy report.
+    suspect: AtomicBool,
+}
+
+/// How long without a healthy statistics report (sent every second) before Kafka counts as
+/// unreachable.
+const UNREACHABLE_AFTER_MS: u64 = 3_000;
+
+impl KafkaHealth {
+    fn new() -> Self {
+        KafkaHealth {
+            last_healthy_ms: AtomicU64::new(now_ms()),
+            suspect: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether Kafka answered recently.
+    pub fn reachable(&self, now: u64) -> bool {
+        !self.suspect.load(Ordering::Relaxed)
+            && now.saturating_sub(self.last_healthy_ms.load(Ordering::Relaxed))
+                <= UNREACHABLE_AFTER_MS
+    }
 }
 
 impl ClientContext for SourceContext {
@@ -109,12 +178,39 @@ impl ClientContext for SourceContext {
         if !end_of_partition {
             tracing::warn!(%error, reason, "kafka consumer");
         }
+        if matches!(
+            error,
+            KafkaError::Global(
+                rdkafka::types::RDKafkaErrorCode::AllBrokersDown
+                    | rdkafka::types::RDKafkaErrorCode::BrokerTransportFailure
+            )
+        ) {
+            self.health.suspect.store(true, Ordering::Relaxed);
+        }
     }
 
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.topic) else {
             return;
         };
+        let leader_up = |leader: i32| {
+            statistics
+                .brokers
+                .values()
+                .any(|broker| broker.nodeid == leader && broker.state == "UP")
+        };
+        let healthy = topic
+            .partitions
+            .iter()
+            .filter(|(partition, stats)| **partition >= 0 && stats.desired)
+            .all(|(_, stats)| leader_up(stats.leader));
+        if healthy {
+            self.health
+                .last_healthy_ms
+                .store(now_ms(), Ordering::Relaxed);
+            self.health.suspect.store(false, Ordering::Relaxed);
+        }
+
         for (partition, stats) in &topic.partitions {
             if *partition < 0 || stats.hi_offset < 0 || !stats.desired {
                 continue;
@@ -185,10 +281,12 @@ impl PendingPanes {
 fn assigned_consumer(
     config: &SourceConfig,
     stats: &Arc<PipelineStats>,
+    health: &Arc<KafkaHealth>,
 ) -> Result<BaseConsumer<SourceContext>, KafkaError> {
     let context = SourceContext {
         topic: config.topic.clone(),
         stats: stats.clone(),
+        health: health.clone(),
     };
     let consumer: BaseConsumer<SourceContext> =
         consumer_config(&config.brokers).create_with_context(context)?;
@@ -208,12 +306,12 @@ pub fn kafka_source<'scope>(
     stats: Arc<PipelineStats>,
     stop: Arc<AtomicBool>,
 ) -> Result<Stream<'scope, u64, Vec<PaneRecord>>, KafkaError> {
-    let mut consumer = if config.partitions.is_empty() {
-        None
-    } else {
-        Some(assigned_consumer(&config, &stats)?)
-    };
+    let health = Arc::new(KafkaHealth::new());
+    let mut consumer = Some(assigned_consumer(&config, &stats, &health)?);
     let partition_ids: Vec<i32> = config.partitions.iter().map(|(p, _)| *p).collect();
+    let (worker, peers) = (scope.index(), scope.peers());
+    let mut partitions_seen = 0;
+    let mut reachable = true;
 
     Ok(source(scope, "KafkaSource", move |capability, info| {
         let activator = scope.activator_for(info.address.clone());
@@ -224,6 +322,7 @@ pub fn kafka_source<'scope>(
                 let _ = wake.activate();
             });
         }
+
         let mut capability = Some(capability);
         if let Some(cap) = capability.as_mut() {
             cap.downgrade(&config.start_tick);
@@ -257,6 +356,36 @@ pub fn kafka_source<'scope>(
             let now = now_ms();
             let started = Instant::now();
             let mut more = false;
+
+            // Partitions added to the topic since we started: ours are read from the beginning.
+            if let (Some(known), Some(consumer)) =
+                (config.topic_partitions.as_ref(), consumer.as_ref())
+                && known.version() != partitions_seen
+            {
+                partitions_seen = known.version();
+                for partition in known.partitions() {
+                    if partition as usize % peers != worker || cursors.contains_key(&partition) {
+                        continue;
+                    }
+                    let mut added = TopicPartitionList::new();
+                    let assigned = added
+                        .add_partition_offset(&config.topic, partition, Offset::Beginning)
+                        .and_then(|()| consumer.incremental_assign(&added));
+                    match assigned {
+                        Ok(()) => {
+                            tracing::info!(
+                                partition,
+                                "new partition: reading it from the beginning"
+                            );
+                            cursors.insert(partition, PartitionCursor::default());
+                            watermarks.add_partition(partition);
+                        }
+                        Err(error) => {
+                            tracing::error!(partition, %error, "cannot read new partition")
+                        }
+                    }
+                }
+            }
 
             if let Some(consumer) = consumer.as_ref() {
                 let mut handled = 0;
@@ -333,7 +462,24 @@ pub fn kafka_source<'scope>(
             }
 
             // Close the ticks the watermark has passed and hand their panes downstream.
-            let closed = watermarks.watermark(now) / PANE_MS * PANE_MS;
+            // While Kafka is unreachable, time stands still: records may be waiting there.
+            let now_reachable = health.reachable(now);
+            if now_reachable != reachable {
+                reachable = now_reachable;
+                stats.kafka_reachable.store(reachable, Ordering::Relaxed);
+                if reachable {
+                    tracing::info!("kafka reachable again; the watermark advances");
+                } else {
+                    tracing::warn!("kafka unreachable; holding the watermark (values turn stale)");
+                }
+            }
+            let watermark = if reachable {
+                watermarks.watermark(now)
+            } else {
+                watermarks.current()
+            };
+            let closed = watermark / PANE_MS * PANE_MS;
+
             let next_open = (closed + PANE_MS).max(open);
             // At each checkpoint boundary closed now: first the ticks up to it, then a piece
             // with the offsets read so far and the panes held for later ticks.

@@ -52,6 +52,8 @@ pub struct PipelineStats {
     pub checkpoint_duration_us: AtomicU64,
     /// Checkpoints that failed to be written.
     pub checkpoint_failures: AtomicU64,
+    /// Whether the Kafka brokers leading our partitions answered recently (per the source).
+    pub kafka_reachable: std::sync::atomic::AtomicBool,
     /// Set when a worker stopped abnormally: the dataflow no longer makes progress.
     pub failed: std::sync::atomic::AtomicBool,
 }

@@ -93,7 +93,20 @@ impl Watermarks {
             .map(|(_, mark)| mark)
     }
 
+    /// Starts tracking a partition added after start (it vouches for nothing until read).
+    pub fn add_partition(&mut self, partition: i32) {
+        if !self.partitions.iter().any(|(p, _)| *p == partition) {
+            self.partitions.push((partition, PartitionMark::Unknown));
+        }
+    }
+
+    /// The watermark as last computed, without advancing it.
+    pub fn current(&self) -> u64 {
+        self.current
+    }
+
     /// A record with `event_time` was read from `partition`.
+
     pub fn observe(&mut self, partition: i32, event_time: u64) {
         if let Some(mark) = self.mark(partition) {
             let newest = match *mark {
