@@ -174,34 +174,40 @@ fn hour_and_day_windows_match_a_naive_window() {
 #[test]
 fn a_day_window_allocates_for_the_panes_it_holds() {
     let day = 86_400 * PANE_MS;
+    let hour = 3_600 * PANE_MS;
     let mut window = SlidingWindow::<Max>::new(day);
-    assert_eq!(window.allocated_slots(), 0);
-    // Three panes spread over the day: three pages of 64 slots, not 86,400 slots.
-    for (hour, value) in [(1, 5.0), (9, 7.0), (20, 6.0)] {
-        window.advance_to(hour * 3_600 * PANE_MS);
-        window.merge_pane(hour * 3_600 * PANE_MS, &value);
+    assert_eq!(window.allocated_partials(), 0);
+    // Three panes spread over the day: three partials, not 86,400 slots.
+    for (at, value) in [(hour, 5.0), (9 * hour, 7.0), (20 * hour, 6.0)] {
+        window.advance_to(at);
+        window.merge_pane(at, &value);
     }
-    assert!(
-        window.allocated_slots() <= 4 * 64,
-        "{}",
-        window.allocated_slots()
-    );
-    assert_eq!(window.value(20 * 3_600 * PANE_MS), Some(7.0));
-    // A full hour of dense data costs about an hour of slots.
-    for second in 0..3_600 {
-        let now = 20 * 3_600 * PANE_MS + second * PANE_MS;
+    assert_eq!(window.allocated_partials(), 3);
+    assert_eq!(window.value(20 * hour), Some(7.0));
+    // An hour of data every second costs about an hour of partials.
+    for second in 1..=3_600 {
+        let now = 20 * hour + second * PANE_MS;
         window.advance_to(now);
         window.merge_pane(now, &1.0);
     }
-    assert!(
-        window.allocated_slots() <= 3_600 + 5 * 64,
-        "{}",
-        window.allocated_slots()
-    );
+    let allocated = window.allocated_partials();
+    assert!(allocated <= 3 + 3_600 + 2 * 64, "{allocated}");
     // Once everything left, nothing stays allocated.
-    window.advance_to(30 * 3_600 * PANE_MS + day);
-    assert_eq!((window.len(), window.allocated_slots()), (0, 0));
-    assert_eq!(window.value(30 * 3_600 * PANE_MS + day), None);
+    window.advance_to(30 * hour + day);
+    assert_eq!((window.len(), window.allocated_partials()), (0, 0));
+    assert_eq!(window.value(30 * hour + day), None);
+
+    // A day of data once a minute: about a partial per minute.
+    let mut window = SlidingWindow::<Min>::new(day);
+    for minute in 1..=3 * 1_440 {
+        let now = minute * 60 * PANE_MS;
+        window.advance_to(now);
+        window.merge_pane(now, &(minute as f64));
+    }
+    assert_eq!(window.len(), 1_440);
+    let allocated = window.allocated_partials();
+    assert!(allocated <= 2 * 1_440, "{allocated}");
+    assert_eq!(window.value(3 * day), Some(2.0 * 1_440.0 + 1.0));
 }
 
 #[test]
