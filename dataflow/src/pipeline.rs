@@ -354,7 +354,6 @@ fn spawn_partition_watcher(
 }
 
 /// How long to wait for the topic's metadata at startup.
-
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The partitions of `topic`, asked of the brokers.
