@@ -1,14 +1,14 @@
 //! Pane partials a source holds until their tick closes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use operators::registry::PaneSet;
 
 use super::PaneRecord;
-use crate::series::SeriesKey;
+use crate::series::{SeriesKey, SeriesRef};
 
 /// Partials of one tick: the panes of each series.
-pub(super) type TickPanes = HashMap<SeriesKey, Vec<(u64, PaneSet)>>;
+pub(super) type TickPanes = hashbrown::HashMap<SeriesKey, Vec<(u64, PaneSet)>>;
 
 /// Pane partials waiting for their tick to close, by tick.
 #[derive(Default)]
@@ -17,13 +17,20 @@ pub(super) struct PendingPanes {
 }
 
 impl PendingPanes {
-    pub(super) fn add(&mut self, tick: u64, series: SeriesKey, pane: u64, time: u64, value: f64) {
-        let panes = self
-            .by_tick
-            .entry(tick)
-            .or_default()
-            .entry(series)
-            .or_default();
+    /// Adds one sample of `series`, in the pane ending at `pane`, to the panes of `tick`.
+    pub(super) fn add(
+        &mut self,
+        tick: u64,
+        series: SeriesRef<'_, '_>,
+        pane: u64,
+        time: u64,
+        value: f64,
+    ) {
+        let by_series = self.by_tick.entry(tick).or_default();
+        let panes = match by_series.get_mut(&series) {
+            Some(panes) => panes,
+            None => by_series.entry(series.to_key()).or_default(),
+        };
         match panes.iter_mut().find(|(end, _)| *end == pane) {
             Some((_, partials)) => partials.insert(time, value),
             None => {

@@ -16,7 +16,7 @@ use super::client::{KafkaHealth, SourceContext};
 use super::pending::PendingPanes;
 use crate::checkpoint::SourcePiece;
 use crate::event::{self, RejectReason};
-use crate::series::SeriesKey;
+use crate::series::SeriesRef;
 use crate::stats::PipelineStats;
 use crate::time::{PANE_MS, Watermarks, pane_end};
 
@@ -267,33 +267,36 @@ fn decode_record(
     let mut newest = None;
     let mut accepted = 0;
     let mut late = 0;
-    for result in event::decode(payload) {
+    event::decode_each(payload, |result| {
         let event = match result {
             Ok(event) => event,
             Err(error) => {
                 stats.reject(error.reason, 1);
-                continue;
+                return;
             }
         };
         let time = event.event_time.unwrap_or(record_time);
         if time > now + config.max_future_ms {
             stats.reject(RejectReason::TooFarInFuture, 1);
-            continue;
+            return;
         }
         let pane = pane_end(time);
         let tick = pane.max(open);
         if pane + config.retention_ms <= tick {
             stats.reject(RejectReason::TooOld, 1);
-            continue;
+            return;
         }
         if pane < open {
             late += 1;
         }
         newest = newest.max(Some(time));
-        let series = SeriesKey::new(&event.metric_name, &event.tags);
+        let series = SeriesRef {
+            metric: &event.metric_name,
+            tags: &event.tags,
+        };
         pending.add(tick, series, pane, time, event.value);
         accepted += 1;
-    }
+    });
     stats.events_accepted.fetch_add(accepted, Ordering::Relaxed);
     stats.events_late.fetch_add(late, Ordering::Relaxed);
     newest
