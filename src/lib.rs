@@ -12,6 +12,7 @@
 //! - [`hub`]: latest widget values, staleness, refresh throttling, per-dashboard fan-out.
 //! - [`ws`]: `WS /stream/{dashboard_id}`.
 //! - [`bridge`]: where timely worker threads hand values to tokio.
+//! - [`metrics`]: `GET /metrics`.
 //! - [`server`]: wires it all together and runs it.
 
 pub mod api;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod server;
 pub mod store;
