@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dataflow::event::{self, Event, EventError};
+use dataflow::kafka_log::QuietContext;
 use dataflow::time::now_ms;
 use futures_util::future::join_all;
 use rdkafka::ClientConfig;
@@ -45,7 +46,7 @@ pub enum IngestError {
 /// Produces ingested events to Kafka. Cheap to clone.
 #[derive(Clone)]
 pub struct Ingest {
-    producer: FutureProducer,
+    producer: FutureProducer<QuietContext>,
     topic: Arc<str>,
     timeout: Duration,
     max_clock_skew_ms: u64,
@@ -61,7 +62,7 @@ impl Ingest {
         timeout: Duration,
         max_clock_skew: Duration,
     ) -> Result<Ingest, IngestError> {
-        let producer: FutureProducer = ClientConfig::new()
+        let producer: FutureProducer<QuietContext> = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             // Wait for all in-sync replicas: a 202 must mean the events are durable.
             .set("acks", "all")
@@ -73,7 +74,7 @@ impl Ingest {
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .set("client.id", "flowboard-ingest")
-            .create()
+            .create_with_context(QuietContext::default())
             .map_err(|e| IngestError::Unavailable(format!("creating the producer: {e}")))?;
         Ok(Ingest {
             producer,

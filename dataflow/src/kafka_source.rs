@@ -30,6 +30,7 @@ use timely::dataflow::{Scope, Stream};
 
 use crate::checkpoint::{Boundaries, Piece, PieceSender, SourcePiece};
 use crate::event::{self, RejectReason};
+use crate::kafka_log::QuietErrors;
 use crate::series::SeriesKey;
 use crate::stats::PipelineStats;
 use crate::time::{PANE_MS, Watermarks, now_ms, pane_end};
@@ -133,6 +134,7 @@ struct SourceContext {
     topic: String,
     stats: Arc<PipelineStats>,
     health: Arc<KafkaHealth>,
+    errors: QuietErrors,
 }
 
 /// Whether the brokers leading our partitions answer, as seen by librdkafka.
@@ -176,7 +178,7 @@ impl ClientContext for SourceContext {
                 | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
         );
         if !end_of_partition {
-            tracing::warn!(%error, reason, "kafka consumer");
+            self.errors.report("consumer", &error, reason);
         }
         if matches!(
             error,
@@ -287,6 +289,7 @@ fn assigned_consumer(
         topic: config.topic.clone(),
         stats: stats.clone(),
         health: health.clone(),
+        errors: QuietErrors::default(),
     };
     let consumer: BaseConsumer<SourceContext> =
         consumer_config(&config.brokers).create_with_context(context)?;

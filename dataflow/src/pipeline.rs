@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::checkpoint::Boundaries;
 use crate::checkpoint::restore::{load_latest, restored_panes};
 use crate::checkpoint::writer::CheckpointWriter;
+use crate::kafka_log::QuietContext;
 use crate::kafka_source::{SourceConfig, TopicPartitions, consumer_config, kafka_source};
 use crate::series_store::{StoreCheckpoints, series_store};
 use crate::sink::{SinkFn, sink_changes};
@@ -354,13 +355,12 @@ fn spawn_partition_watcher(
 }
 
 /// How long to wait for the topic's metadata at startup.
-
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The partitions of `topic`, asked of the brokers.
 pub fn topic_partitions(brokers: &str, topic: &str) -> Result<Vec<i32>, PipelineError> {
-    let consumer: BaseConsumer = consumer_config(brokers)
-        .create()
+    let consumer: BaseConsumer<QuietContext> = consumer_config(brokers)
+        .create_with_context(QuietContext::default())
         .map_err(|e| PipelineError::Kafka(format!("creating a consumer for {brokers}: {e}")))?;
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)

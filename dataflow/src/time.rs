@@ -8,8 +8,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Width of a pane, and the step of the closed time, in milliseconds.
-pub const PANE_MS: u64 = 1_000;
+/// Width of a pane, and the step of the closed time, in milliseconds: the pane width the
+/// operators' windows assume.
+pub const PANE_MS: u64 = operators::window::PANE_MS;
 
 /// The end of the pane holding a sample taken at `event_ms`.
 pub fn pane_end(event_ms: u64) -> u64 {
@@ -106,7 +107,6 @@ impl Watermarks {
     }
 
     /// A record with `event_time` was read from `partition`.
-
     pub fn observe(&mut self, partition: i32, event_time: u64) {
         if let Some(mark) = self.mark(partition) {
             let newest = match *mark {
