@@ -253,7 +253,9 @@ impl Hub {
         let state = &mut *guard;
         let closed_before = state.values.closed();
         let changed = state.values.accept(batch);
+        // Time 0 is the dataflow's start, not a closed time of any event.
         if let Some(closed) = state.values.closed()
+            && closed > 0
             && Some(closed) != closed_before
         {
             self.shared.metrics.closed(now_ms.saturating_sub(closed));
