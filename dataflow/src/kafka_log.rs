@@ -11,7 +11,7 @@ use rdkafka::error::KafkaError;
 /// How often the same error is logged at most.
 const EVERY: Duration = Duration::from_secs(10);
 
-/// Logs each distinct client error at most once per [`EVERY`], with how often it repeated.
+/// Logs each distinct client error at most once every 10 s, with how often it repeated.
 #[derive(Debug, Default)]
 pub struct QuietErrors {
     seen: Mutex<HashMap<String, (Instant, u64)>>,
