@@ -12,6 +12,7 @@
 //! - [`hub`]: latest widget values, staleness, refresh throttling, per-dashboard fan-out.
 //! - [`ws`]: `WS /stream/{dashboard_id}`.
 //! - [`bridge`]: where timely worker threads hand values to tokio.
+//! - [`metrics`]: `GET /metrics`; [`health`]: `GET /healthz` and `GET /readyz`.
 //! - [`server`]: wires it all together and runs it.
 
 pub mod api;
@@ -19,8 +20,10 @@ pub mod bridge;
 pub mod broker;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod hub;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod server;
 pub mod store;
