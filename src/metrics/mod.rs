@@ -6,7 +6,7 @@
 //! count (events per reason, partition lag, closed time, checkpoints, connections,
 //! subscriptions) is read at scrape time by [`scrape`], so the dataflow stays free of any
 //! metrics library and nothing is added to the per-event path. Every metric is listed, with
-//! its meaning, in `docs/observability.md` (a unit test keeps the two in step).
+//! its meaning, in the README's Observability section (a unit test keeps the two in step).
 //!
 //! The `prometheus` crate is used without its default features: an explicit [`Registry`]
 //! rather than a process-global recorder (tests build as many servers as they like), and the

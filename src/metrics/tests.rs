@@ -14,7 +14,7 @@ use crate::hub::Hub;
 use crate::hub::fixture::{T0, batch, dashboard, drain, hub, value, widget};
 
 /// The observability section of the README.
-const DOC: &str = include_str!("../../docs/observability.md");
+const DOC: &str = include_str!("../../README.md");
 
 fn metrics_of(stats: &Arc<PipelineStats>, hub: &Hub, ingest: &IngestMetrics) -> Metrics {
     Metrics::new(MetricSources {

@@ -221,9 +221,21 @@ impl Reader {
         let reachable = health.reachable(now);
         if reachable != self.reachable {
             self.reachable = reachable;
+            // Reachable only when every worker reaches its brokers.
+            let unreachable = if reachable {
+                self.stats
+                    .kafka_unreachable_workers
+                    .fetch_sub(1, Ordering::SeqCst)
+                    - 1
+            } else {
+                self.stats
+                    .kafka_unreachable_workers
+                    .fetch_add(1, Ordering::SeqCst)
+                    + 1
+            };
             self.stats
                 .kafka_reachable
-                .store(reachable, Ordering::Relaxed);
+                .store(unreachable == 0, Ordering::SeqCst);
             if reachable {
                 tracing::info!("kafka reachable again; the watermark advances");
             } else {
@@ -282,7 +294,9 @@ fn decode_record(
         }
         let pane = pane_end(time);
         let tick = pane.max(open);
-        if pane + config.retention_ms <= tick {
+        // Too old for every window: relative to where it enters, and (before the first tick
+        // closed, when `open` is still far behind) to the wall clock.
+        if pane + config.retention_ms <= tick.max(now.saturating_sub(config.grace_ms)) {
             stats.reject(RejectReason::TooOld, 1);
             return;
         }
