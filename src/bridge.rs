@@ -41,6 +41,13 @@ pub async fn forward(
         {
             stats.closed_time.store(min, Ordering::Relaxed);
         }
+        let lag_ms = stats
+            .partitions()
+            .values()
+            .map(|p| p.lag_ms)
+            .max()
+            .unwrap_or(0);
+        hub.set_consumer_lag(lag_ms);
         hub.apply(batch);
     }
 }

@@ -92,6 +92,7 @@ impl Api {
                     value: None,
                     as_of: None,
                     stale: true,
+                    incomplete: false,
                 })
         });
         answer(snapshot, StatusCode::OK)

@@ -30,6 +30,17 @@ pub(super) struct Moment<'a> {
     pub(super) now_ms: u64,
     /// When the hub started, epoch milliseconds.
     pub(super) started_ms: u64,
+    /// How far the Kafka consumer is behind (the largest partition lag), milliseconds.
+    pub(super) lag_ms: u64,
+}
+
+/// What a widget's value is flagged with, beside the value itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Flags {
+    /// The value's as-of is older than twice the refresh interval.
+    pub(super) stale: bool,
+    /// The consumer lags more than the widget's window: the value misses recent events.
+    pub(super) incomplete: bool,
 }
 
 impl Moment<'_> {
@@ -39,17 +50,26 @@ impl Moment<'_> {
         let since = self.values.closed().unwrap_or(self.started_ms);
         self.now_ms.saturating_sub(since) > refresh_ms.saturating_mul(2)
     }
+
+    /// A widget's flags: stale by its refresh interval, incomplete by its window.
+    fn flags(&self, refresh_ms: u64, window_ms: u64) -> Flags {
+        Flags {
+            stale: self.stale(refresh_ms),
+            incomplete: self.lag_ms > window_ms,
+        }
+    }
 }
 
 /// One widget and what subscribers were last told about it.
 struct WidgetEntry {
     key: WidgetKey,
     refresh_ms: u64,
-    /// Staleness at the last check; a change invalidates the cached snapshot.
-    stale: bool,
-    /// The value and staleness subscribers last saw, in a snapshot or an update.
+    window_ms: u64,
+    /// Flags at the last check; a change invalidates the cached snapshot.
+    flags: Flags,
+    /// The value and flags subscribers last saw, in a snapshot or an update.
     told_value: Option<f64>,
-    told_stale: bool,
+    told_flags: Flags,
     /// When the last update for this widget was broadcast.
     told_at: Option<u64>,
 }
@@ -62,23 +82,30 @@ impl WidgetEntry {
             generation: widget.generation,
         };
         let refresh_ms = widget.refresh_interval_seconds.saturating_mul(1_000);
-        let stale = at.stale(refresh_ms);
+        let window_ms = widget.window_seconds.saturating_mul(1_000);
+        let flags = at.flags(refresh_ms, window_ms);
         WidgetEntry {
             key,
             refresh_ms,
-            stale,
+            window_ms,
+            flags,
             told_value: at.values.value(key),
-            told_stale: stale,
+            told_flags: flags,
             told_at: None,
         }
     }
 
-    fn snapshot(&self, at: &Moment<'_>, stale: bool) -> WidgetSnapshot {
+    fn flags(&self, at: &Moment<'_>) -> Flags {
+        at.flags(self.refresh_ms, self.window_ms)
+    }
+
+    fn snapshot(&self, at: &Moment<'_>, flags: Flags) -> WidgetSnapshot {
         WidgetSnapshot {
             widget_id: self.key.id,
             value: at.values.value(self.key),
             as_of: at.values.closed(),
-            stale,
+            stale: flags.stale,
+            incomplete: flags.incomplete,
         }
     }
 }
@@ -167,7 +194,7 @@ impl DashboardEntry {
     /// The current state of one widget, staleness computed now.
     pub(super) fn widget_snapshot(&self, id: Uuid, at: &Moment<'_>) -> Option<WidgetSnapshot> {
         let widget = self.widgets.iter().find(|w| w.key.id == id)?;
-        Some(widget.snapshot(at, at.stale(widget.refresh_ms)))
+        Some(widget.snapshot(at, widget.flags(at)))
     }
 
     /// Broadcasts an update for each widget (of `only`, or all) whose value or staleness
@@ -180,13 +207,13 @@ impl DashboardEntry {
             if only.is_some_and(|only| !only.contains(&widget.key.id)) {
                 continue;
             }
-            let stale = at.stale(widget.refresh_ms);
-            if stale != widget.stale {
-                widget.stale = stale;
+            let flags = widget.flags(at);
+            if flags != widget.flags {
+                widget.flags = flags;
                 self.version += 1;
             }
             let value = at.values.value(widget.key);
-            if same_value(value, widget.told_value) && stale == widget.told_stale {
+            if same_value(value, widget.told_value) && flags == widget.told_flags {
                 continue;
             }
             let throttled = widget
@@ -198,10 +225,10 @@ impl DashboardEntry {
             }
             tracing::debug!(widget = %widget.key.id, ?value, subscribed, "update sent");
             widget.told_value = value;
-            widget.told_stale = stale;
+            widget.told_flags = flags;
             widget.told_at = Some(at.now_ms);
             if subscribed {
-                let update = widget.snapshot(at, stale);
+                let update = widget.snapshot(at, flags);
                 let text = StreamMessage::Update(&update).encode();
                 // Sending fails only when nobody listens any more; then nobody misses it.
                 let _ = self.sender.send(Broadcast {
@@ -238,9 +265,9 @@ impl DashboardEntry {
     /// once per change and shared by every subscriber that connects or resyncs until the next.
     fn snapshot(&mut self, at: &Moment<'_>) -> Arc<str> {
         for widget in &mut self.widgets {
-            let stale = at.stale(widget.refresh_ms);
-            if stale != widget.stale {
-                widget.stale = stale;
+            let flags = widget.flags(at);
+            if flags != widget.flags {
+                widget.flags = flags;
                 self.version += 1;
             }
         }
@@ -254,7 +281,7 @@ impl DashboardEntry {
         let widgets: Vec<WidgetSnapshot> = self
             .widgets
             .iter()
-            .map(|w| w.snapshot(at, w.stale))
+            .map(|w| w.snapshot(at, w.flags))
             .collect();
         let text = StreamMessage::Snapshot {
             dashboard_id: self.dashboard.id,

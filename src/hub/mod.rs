@@ -133,6 +133,10 @@ pub struct WidgetSnapshot {
     pub as_of: Option<u64>,
     /// Whether `as_of` is older than twice the widget's refresh interval.
     pub stale: bool,
+    /// Whether the Kafka consumer lags more than the widget's window, so the value misses
+    /// events already produced (only sent when `true`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub incomplete: bool,
 }
 
 /// Latest values of every widget, and per-dashboard fan-out. Cheap to clone.
@@ -157,6 +161,8 @@ struct Shared {
 /// Everything behind the lock.
 struct State {
     started_ms: u64,
+    /// The Kafka consumer's largest partition lag, milliseconds (see [`Hub::set_consumer_lag`]).
+    lag_ms: u64,
     values: Values,
     dashboards: HashMap<Uuid, DashboardEntry>,
     /// The dashboard of each widget.
@@ -169,6 +175,7 @@ impl State {
             values: &self.values,
             now_ms,
             started_ms: self.started_ms,
+            lag_ms: self.lag_ms,
         }
     }
 
@@ -178,6 +185,7 @@ impl State {
             values: &self.values,
             now_ms,
             started_ms: self.started_ms,
+            lag_ms: self.lag_ms,
         };
         (at, &mut self.dashboards)
     }
@@ -193,6 +201,7 @@ impl Hub {
     pub fn with_clock(workers: usize, clock: Arc<dyn Clock>) -> Hub {
         let state = State {
             started_ms: clock.now_ms(),
+            lag_ms: 0,
             values: Values::new(workers),
             dashboards: HashMap::new(),
             owner: HashMap::new(),
@@ -297,6 +306,12 @@ impl Hub {
             .map(|entry| entry.flush(&at, None))
             .sum();
         self.shared.metrics.broadcast(sent);
+    }
+
+    /// Records how far the Kafka consumer lags (its largest partition lag). Widgets with a
+    /// shorter window are flagged `incomplete`; the flip is sent at the next flush.
+    pub fn set_consumer_lag(&self, lag_ms: u64) {
+        self.lock().lag_ms = lag_ms;
     }
 
     /// The current value of one widget of one dashboard.

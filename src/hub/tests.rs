@@ -267,3 +267,51 @@ fn widgets_are_stale_without_any_closed_time_once_the_hub_ran_long_enough() {
         .expect("known widget");
     assert_eq!((snap.value, snap.as_of, snap.stale), (None, None, true));
 }
+
+#[test]
+fn widgets_with_a_window_shorter_than_the_consumer_lag_are_flagged_incomplete() {
+    let (hub, clock) = hub(1);
+    let short = widget(1); // 60 s window
+    let mut long = widget(1);
+    long.window_seconds = 3_600;
+    let d = dashboard(vec![short.clone(), long.clone()]);
+    hub.set_dashboard(&d);
+    let mut sub = hub.subscribe(d.id);
+    drain(&mut sub);
+    hub.apply(batch(
+        0,
+        T0,
+        vec![value(&short, 1.0, T0), value(&long, 2.0, T0)],
+    ));
+    drain(&mut sub);
+
+    // The consumer falls 90 s behind: the 60 s window misses events, the hour does not.
+    hub.set_consumer_lag(90_000);
+    clock.set(T0 + 1_000);
+    hub.apply(batch(0, T0 + 1_000, vec![]));
+    hub.tick();
+    let messages = drain(&mut sub);
+    let flagged: Vec<&serde_json::Value> = messages
+        .iter()
+        .filter(|m| m["incomplete"] == true)
+        .collect();
+    assert_eq!(flagged.len(), 1, "{messages:?}");
+    assert_eq!(flagged[0]["widget_id"], json!(short.widget_id));
+    let snap = hub.widget_snapshot(d.id, short.widget_id).expect("known");
+    assert!(snap.incomplete);
+    assert!(
+        !hub.widget_snapshot(d.id, long.widget_id)
+            .expect("known")
+            .incomplete
+    );
+
+    // Caught up again: the flag clears, and `incomplete` is left out of messages.
+    hub.set_consumer_lag(0);
+    clock.set(T0 + 2_000);
+    hub.apply(batch(0, T0 + 2_000, vec![]));
+    hub.tick();
+    let messages = drain(&mut sub);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["widget_id"], json!(short.widget_id));
+    assert!(messages[0].get("incomplete").is_none(), "{}", messages[0]);
+}
