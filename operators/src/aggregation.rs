@@ -2,7 +2,7 @@
 //! pane leaves a window, and how a window's total is read out.
 //!
 //! Every aggregation flowboard offers — the built-in `count`, `sum`, `avg`, `min`, `max` and any
-//! added later — implements this one trait and is listed once in [`crate::registry`]. Nothing
+//! added later — implements this one trait and is listed once in [`crate::aggregations`]. Nothing
 //! else in the code base names a particular aggregation.
 //!
 //! Samples are pre-aggregated into *panes*: the samples of one series whose event time falls in

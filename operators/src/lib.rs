@@ -8,8 +8,11 @@
 //!
 //! - [`aggregation`]: the [`Aggregation`](aggregation::Aggregation) trait every aggregation
 //!   implements — pane partials, merging, eviction, read-out.
-//! - [`aggregations`]: the built-in aggregations, one per file.
-//! - [`registry`]: the one list of registered aggregations, and the types generated from it.
+//! - [`aggregations`]: the aggregations, one per file, and the list registering them (one line
+//!   each).
+//! - [`registry`]: the types generated from that list: [`AggregationKind`](registry::AggregationKind)
+//!   (by name), the partials of one pane ([`PaneSet`](registry::PaneSet),
+//!   [`AnyPane`](registry::AnyPane)).
 //! - [`window`]: a sliding window over panes for any aggregation.
 //! - [`window_aggregate`]: the timely operator keeping one window per key.
 //!

@@ -9,7 +9,8 @@
 //! - [`AnyPane`], the partial of one aggregation, which is what flows to a widget's window;
 //! - [`AggregationKind::new_window`], a [`WindowState`] for a widget.
 //!
-//! Adding an aggregation is one file in `aggregations/` and one line below.
+//! The list itself is in [`crate::aggregations`]: adding an aggregation is one file in
+//! `aggregations/` and one line in that list.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -22,13 +23,18 @@ pub trait Select<A: Aggregation> {
     fn select(&self) -> Option<&A::Pane>;
 }
 
-macro_rules! aggregations {
-    ($($variant:ident : $ty:ty),* $(,)?) => {
+/// Generates the registry types from the list in [`crate::aggregations`]. Each variant, field
+/// and partial is named after the aggregation's type (`Count`).
+macro_rules! define_registry {
+    ($($module:ident :: $variant:ident),* $(,)?) => {
+        define_registry!(@types $($variant: crate::aggregations::$variant),*);
+    };
+    (@types $($variant:ident : $ty:ty),*) => {
         /// An aggregation a widget can ask for, by name.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum AggregationKind {
             $(
-                #[doc = concat!("`", stringify!($ty), "`")]
+                #[doc = concat!("[`", stringify!($variant), "`](crate::aggregations::", stringify!($variant), ")")]
                 $variant,
             )*
         }
@@ -58,7 +64,7 @@ macro_rules! aggregations {
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
         pub struct PaneSet {
             $(
-                #[doc = concat!("Partial of `", stringify!($ty), "`.")]
+                #[doc = concat!("Partial of [`", stringify!($variant), "`](crate::aggregations::", stringify!($variant), ").")]
                 pub $variant: <$ty as Aggregation>::Pane,
             )*
         }
@@ -91,7 +97,7 @@ macro_rules! aggregations {
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
         pub enum AnyPane {
             $(
-                #[doc = concat!("Partial of `", stringify!($ty), "`.")]
+                #[doc = concat!("Partial of [`", stringify!($variant), "`](crate::aggregations::", stringify!($variant), ").")]
                 $variant(<$ty as Aggregation>::Pane),
             )*
         }
@@ -150,12 +156,4 @@ impl std::fmt::Display for AggregationKind {
     }
 }
 
-use crate::aggregations as agg;
-
-aggregations! {
-    Count: agg::Count,
-    Sum: agg::Sum,
-    Avg: agg::Avg,
-    Min: agg::Min,
-    Max: agg::Max,
-}
+crate::aggregations::registered!(define_registry);
