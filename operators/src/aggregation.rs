@@ -80,7 +80,17 @@ pub trait Aggregation: 'static {
 
     /// The partial aggregate of a pane, and of a whole window. It is stored for every retained
     /// pane of every series, so keep it small.
+    ///
+    /// It is written to checkpoints (and sent between timely processes) with its `serde`
+    /// implementation, in bincode. `PartialEq` must be equality of partials: the window's
+    /// FlatFAT stops a tree walk at the first node that comes out unchanged.
     type Pane: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    /// The version of [`Aggregation::Pane`]'s serialized form. Bump it whenever you change the
+    /// pane (its type, or what its fields mean): checkpoints are stamped with every registered
+    /// aggregation's name and version ([`PaneSet::layout`](crate::registry::PaneSet::layout)),
+    /// and a build whose layout differs refuses them instead of misreading them.
+    const PANE_VERSION: u32 = 1;
 
     /// The partial aggregate of no samples; the identity of [`Aggregation::merge`].
     fn empty() -> Self::Pane;

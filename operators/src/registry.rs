@@ -124,6 +124,15 @@ macro_rules! define_registry {
             pub fn merge(&mut self, other: &PaneSet) {
                 $(if_own!([$($owner)?] <$ty as Aggregation>::merge(&mut self.$variant, &other.$variant));)*
             }
+            /// What a serialized `PaneSet` holds: every registered aggregation in order, as
+            /// `name/version` ([`Aggregation::PANE_VERSION`]) when it has its own partial, or
+            /// `name=other` when it shares `other`'s; space-separated. Checkpoints are stamped
+            /// with it, so that a build registering other aggregations (or other pane formats)
+            /// refuses them instead of misreading them.
+            pub fn layout() -> String {
+                let entries: Vec<String> = vec![$(layout_entry!($ty; $($owner)?)),*];
+                entries.join(" ")
+            }
             /// The partial of one aggregation.
             pub fn project(&self, kind: AggregationKind) -> AnyPane {
                 match kind { $(AggregationKind::$variant => AnyPane::$variant(partial_of!(self.$variant; $($owner)?).clone())),* }
@@ -185,6 +194,24 @@ macro_rules! own_partial {
     };
     (empty $ty:ty; $owner:ident) => {
         ()
+    };
+}
+
+/// An aggregation's entry in [`PaneSet::layout`].
+macro_rules! layout_entry {
+    ($ty:ty;) => {
+        format!(
+            "{}/{}",
+            <$ty as Aggregation>::NAME,
+            <$ty as Aggregation>::PANE_VERSION
+        )
+    };
+    ($ty:ty; $owner:ident) => {
+        format!(
+            "{}={}",
+            <$ty as Aggregation>::NAME,
+            AggregationKind::$owner.name()
+        )
     };
 }
 
@@ -273,6 +300,21 @@ mod tests {
                 assert_eq!(set.project(kind), own, "{kind}, seed {seed}");
             }
         }
+    }
+
+    #[test]
+    fn the_layout_names_every_aggregation_in_order() {
+        let layout = PaneSet::layout();
+        let names: Vec<&str> = layout
+            .split(' ')
+            .map(|entry| entry.split(['/', '=']).next().unwrap_or_default())
+            .collect();
+        let registered: Vec<&str> = AggregationKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names, registered);
+        assert!(
+            layout.starts_with("count/1 sum/1 avg/1 min/1 max/1"),
+            "{layout}"
+        );
     }
 
     #[test]
