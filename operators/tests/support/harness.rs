@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use differential_dataflow::input::Input;
+use operators::aggregation::WindowExtent;
 use operators::registry::{AggregationKind, AnyPane, PaneSet};
 use operators::window_aggregate::{WindowAggregate, WindowChange, WindowSpec};
 use proptest::prelude::*;
@@ -324,14 +325,19 @@ pub fn check(
                 .filter(|s| (since..=as_of).contains(&s.delivery()))
                 .filter(|s| s.pane_end() <= as_of && s.pane_end() + spec.window_ms > as_of)
                 .collect();
-            let samples = counted.iter().map(|s| (s.event_time, s.value));
-            let expected = reference::fresh(spec.aggregation, spec.window_ms, as_of, samples);
+            let samples: Vec<(u64, f64)> =
+                counted.iter().map(|s| (s.event_time, s.value)).collect();
+            let expected =
+                reference::fresh(spec.aggregation, spec.window_ms, as_of, samples.clone());
             let mut verdicts = vec![("fresh pane", expected, oracles.compare)];
             if let Some(independent) = oracles.independent.get(&spec.aggregation) {
-                let values: Vec<f64> = counted.iter().map(|s| s.value).collect();
+                let extent = WindowExtent {
+                    window_ms: spec.window_ms,
+                    as_of,
+                };
                 verdicts.push((
                     "plain iterator",
-                    (independent.compute)(&values),
+                    (independent.compute)(&samples, extent),
                     independent.compare,
                 ));
             }
