@@ -47,6 +47,11 @@ fn max_matches_a_plain_max() {
     check_aggregation(AggregationKind::Max, Some(References::MAX));
 }
 
+#[test]
+fn last_matches_the_latest_sample_by_event_time() {
+    check_aggregation(AggregationKind::Last, Some(References::LAST));
+}
+
 /// Keys switch between every registered aggregation mid-stream; each value is checked against
 /// the fresh-pane recompute, and against the plain-iterator oracle where there is one.
 #[test]

@@ -26,6 +26,7 @@ macro_rules! registered {
             avg::Avg,
             min::Min,
             max::Max,
+            last::Last,
         }
     };
 }

@@ -140,9 +140,11 @@ pub fn scenarios(kinds: Vec<AggregationKind>, size: Size) -> impl Strategy<Value
     assert!(!kinds.is_empty(), "scenarios need at least one aggregation");
     (2..=size.ticks, 1..=2usize).prop_flat_map(move |(ticks, series)| {
         let last = (ticks - 1) * PANE;
+        // Half the event times on a coarse grid, so that samples often share one (ties).
+        let event_time = prop_oneof![0..=last, (0..=last / 250).prop_map(|t| t * 250)];
         let sample = (
             0..series,
-            0..=last,
+            event_time,
             -3i64..=8,
             -1_000.0..1_000.0f64,
             any::<bool>(),

@@ -93,6 +93,20 @@ impl References {
         compare: Compare::Exact,
     };
 
+    /// `last`: the value of the latest sample by event time, the largest value on a tie;
+    /// `null` for an empty window.
+    pub const LAST: Reference = Reference {
+        compute: |samples, _| {
+            let by_time_then_value =
+                |a: &&Sample, b: &&Sample| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1));
+            samples
+                .iter()
+                .max_by(by_time_then_value)
+                .map(|&(_, value)| value)
+        },
+        compare: Compare::Exact,
+    };
+
     /// The independent oracle of each aggregation that has one.
     pub const ALL: &[(AggregationKind, Reference)] = &[
         (AggregationKind::Count, Self::COUNT),
@@ -100,6 +114,7 @@ impl References {
         (AggregationKind::Avg, Self::AVG),
         (AggregationKind::Min, Self::MIN),
         (AggregationKind::Max, Self::MAX),
+        (AggregationKind::Last, Self::LAST),
     ];
 
     /// The independent oracle of `kind`, if it has one.
