@@ -52,6 +52,11 @@ fn last_matches_the_latest_sample_by_event_time() {
     check_aggregation(AggregationKind::Last, Some(References::LAST));
 }
 
+#[test]
+fn rate_matches_samples_per_second_of_the_window() {
+    check_aggregation(AggregationKind::Rate, Some(References::RATE));
+}
+
 /// Keys switch between every registered aggregation mid-stream; each value is checked against
 /// the fresh-pane recompute, and against the plain-iterator oracle where there is one.
 #[test]

@@ -27,6 +27,7 @@ macro_rules! registered {
             min::Min,
             max::Max,
             last::Last,
+            rate::Rate shares Count,
         }
     };
 }

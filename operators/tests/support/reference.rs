@@ -107,6 +107,14 @@ impl References {
         compare: Compare::Exact,
     };
 
+    /// `rate`: samples per second of the window's length; 0 for an empty window.
+    pub const RATE: Reference = Reference {
+        compute: |samples, extent| {
+            (extent.window_ms > 0).then(|| samples.len() as f64 * 1_000.0 / extent.window_ms as f64)
+        },
+        compare: Compare::Exact,
+    };
+
     /// The independent oracle of each aggregation that has one.
     pub const ALL: &[(AggregationKind, Reference)] = &[
         (AggregationKind::Count, Self::COUNT),
@@ -115,6 +123,7 @@ impl References {
         (AggregationKind::Min, Self::MIN),
         (AggregationKind::Max, Self::MAX),
         (AggregationKind::Last, Self::LAST),
+        (AggregationKind::Rate, Self::RATE),
     ];
 
     /// The independent oracle of `kind`, if it has one.
