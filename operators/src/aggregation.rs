@@ -1,16 +1,24 @@
 //! The [`Aggregation`] trait: how samples become pane partials, how partials combine, how a
 //! pane leaves a window, and how a window's total is read out.
 //!
-//! Every aggregation flowboard offers — the built-in `count`, `sum`, `avg`, `min`, `max` and any
-//! added later — implements this one trait and is listed once in [`crate::aggregations`]. Nothing
-//! else in the code base names a particular aggregation.
+//! Every aggregation flowboard offers — `count`, `sum`, `avg`, `min`, `max`, `last`, `rate` and
+//! any added later — implements this one trait and is listed once in [`crate::aggregations`].
+//! Nothing else in the code base names a particular aggregation.
 //!
 //! Samples are pre-aggregated into *panes*: the samples of one series whose event time falls in
-//! `(end - pane_ms, end]`. A sliding window is a run of consecutive panes; its total is the
-//! [`Aggregation::merge`] of their partials. When a pane leaves the window the total either gives
-//! it back with [`Aggregation::subtract`] (when [`Aggregation::EVICTION`] is
-//! [`Eviction::Subtract`]), or the window keeps a structure that only ever merges
-//! ([`Eviction::Recombine`]; see [`crate::window`]).
+//! `(end - pane_ms, end]`. A sliding window is a run of consecutive panes, of every series a
+//! widget's filter matches; its total is the [`Aggregation::merge`] of their partials. What an
+//! aggregation decides, and where:
+//!
+//! | | |
+//! |---|---|
+//! | how a value enters a pane | [`Aggregation::Pane`], [`Aggregation::empty`], [`Aggregation::insert`] |
+//! | how panes merge | [`Aggregation::merge`] (associative, commutative, `empty` its identity) |
+//! | how a pane leaves the window | [`Aggregation::EVICTION`]: [`Eviction::Subtract`] with [`Aggregation::subtract`] if invertible, else [`Eviction::Recombine`] (the window recombines what is left; see [`crate::window`]) |
+//! | how the result is read out | [`Aggregation::finish`], given the [`WindowExtent`] |
+//! | how it is serialized for checkpoints | `Pane`'s `serde` implementation, and [`Aggregation::PANE_VERSION`] |
+//!
+//! `operators/README.md` walks through adding one, step by step.
 
 use std::fmt::Debug;
 
@@ -21,10 +29,10 @@ use serde::de::DeserializeOwned;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Eviction {
     /// The aggregation is invertible: [`Aggregation::subtract`] removes a pane from a total in
-    /// O(1) (sum, count, avg).
+    /// O(1) (sum, count, avg, rate).
     Subtract,
-    /// The aggregation can only merge (min, max): the window recombines the remaining panes with
-    /// a structure whose cost per change does not grow linearly with the window length.
+    /// The aggregation can only merge (min, max, last): the window recombines the remaining panes
+    /// with a structure whose cost per change does not grow linearly with the window length.
     Recombine,
 }
 
