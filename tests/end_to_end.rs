@@ -334,3 +334,136 @@ async fn bad_requests_get_json_errors_naming_the_field() {
         .expect("request");
     assert_eq!(response.status().as_u16(), 404);
 }
+
+/// The aggregations added through the registry (`last`, `rate`) work through the real server
+/// like the built-ins: validated by `POST /dashboards`, fed by ingest, reported over the
+/// WebSocket and the snapshot endpoint, and expiring with their window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_and_rate_end_to_end() {
+    let server = Server::start("e2e-last-rate", &[]);
+    let dashboard = create_dashboard(
+        &server,
+        "registered",
+        json!([
+            widget("gauge", "last", 10, json!({})),
+            widget("gauge", "rate", 10, json!({}))
+        ]),
+    )
+    .await;
+    assert_eq!(dashboard["widgets"][0]["aggregation"], "last");
+    assert_eq!(dashboard["widgets"][1]["aggregation"], "rate");
+    let id = dashboard["dashboard_id"].as_str().expect("id").to_string();
+    let (last, rate) = (widget_id(&dashboard, 0), widget_id(&dashboard, 1));
+    let mut stream = Stream::connect(&server, &id).await;
+    let first = stream.next(WAIT).await.expect("first message");
+    assert_eq!(first["type"], "snapshot", "{first}");
+
+    // Two events at the same event time: the larger value is the last one.
+    let t0 = now_ms();
+    let at =
+        |value: f64, time: u64| json!({"metric_name": "gauge", "value": value, "event_time": time});
+    ingest(&server, vec![at(5.0, t0), at(3.0, t0)]).await;
+    stream
+        .wait_for(WAIT, "last 5", |m| value_in(m, &last) == Some(json!(5.0)))
+        .await;
+
+    // One that arrives later but happened earlier counts for the rate, not as the last value.
+    ingest(&server, vec![at(9.0, t0 - 1_000)]).await;
+    let mut seen = until_all(&mut stream, &[(rate.as_str(), json!(0.3))]).await;
+    // A change of `last` would be reported by the widgets' next refresh (1 s).
+    seen.extend(read_for(&mut stream, Duration::from_millis(1_500)).await);
+    let lasts: Vec<Value> = seen.iter().filter_map(|m| value_in(m, &last)).collect();
+    assert!(lasts.iter().all(|v| *v == json!(5.0)), "{lasts:?}");
+    let snapshot = |widget: &str| format!("/dashboards/{id}/widgets/{widget}/snapshot");
+    let (status, body) = get(&server, &snapshot(&last)).await;
+    assert_eq!((status, &body["value"]), (200, &json!(5.0)), "{body}");
+    assert_eq!(body["stale"], false, "{body}");
+
+    // Once the events leave the 10 s window: no last value, a rate of zero.
+    let expired = [(last.as_str(), Value::Null), (rate.as_str(), json!(0.0))];
+    until_all(&mut stream, &expired).await;
+    let (_, body) = get(&server, &snapshot(&last)).await;
+    assert_eq!(body["value"], Value::Null, "{body}");
+    let (_, body) = get(&server, &snapshot(&rate)).await;
+    assert_eq!(body["value"], json!(0.0), "{body}");
+}
+
+/// `last` and `rate` are checkpointed like the built-ins: the embedded broker starts empty with
+/// the server, so after a restart their values can only come from the checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_and_rate_come_back_from_the_checkpoint_after_a_restart() {
+    let server = Server::start("e2e-last-rate-restart", &[]);
+    let dashboard = create_dashboard(
+        &server,
+        "restored",
+        json!([
+            widget("level", "last", 120, json!({})),
+            widget("level", "rate", 120, json!({}))
+        ]),
+    )
+    .await;
+    let id = dashboard["dashboard_id"].as_str().expect("id").to_string();
+    let (last, rate) = (widget_id(&dashboard, 0), widget_id(&dashboard, 1));
+    let mut stream = Stream::connect(&server, &id).await;
+    let t0 = now_ms();
+    let at =
+        |value: f64, time: u64| json!({"metric_name": "level", "value": value, "event_time": time});
+    ingest(
+        &server,
+        vec![at(2.0, t0), at(8.0, t0 - 500), at(4.0, t0 - 900)],
+    )
+    .await;
+    let before = [(last.as_str(), json!(2.0)), (rate.as_str(), json!(0.025))];
+    until_all(&mut stream, &before).await;
+    drop(stream);
+    let data_dir = server.stop(); // a final checkpoint at shutdown
+
+    let server = Server::start_in(data_dir, &[]);
+    let mut stream = Stream::connect(&server, &id).await;
+    until_all(&mut stream, &before).await;
+    let (_, body) = get(
+        &server,
+        &format!("/dashboards/{id}/widgets/{last}/snapshot"),
+    )
+    .await;
+    assert_eq!(body["value"], json!(2.0), "{body}");
+}
+
+/// Reads `stream` until the latest value of every widget in `want` is the one wanted (they may
+/// come in one message or several, in any order); panics after [`WAIT`]. Returns the messages
+/// read.
+async fn until_all(stream: &mut Stream, want: &[(&str, Value)]) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut latest: Vec<Option<Value>> = vec![None; want.len()];
+    let mut read = Vec::new();
+    while latest
+        .iter()
+        .zip(want)
+        .any(|(seen, (_, wanted))| seen.as_ref() != Some(wanted))
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Some(message) = stream.next(left).await else {
+            panic!("timed out waiting for {want:?}; latest {latest:?}");
+        };
+        for (seen, (widget, _)) in latest.iter_mut().zip(want) {
+            if let Some(value) = value_in(&message, widget) {
+                *seen = Some(value);
+            }
+        }
+        read.push(message);
+    }
+    read
+}
+
+/// The messages `stream` brings in the next `duration`.
+async fn read_for(stream: &mut Stream, duration: Duration) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + duration;
+    let mut read = Vec::new();
+    while let Some(message) = stream
+        .next(deadline.saturating_duration_since(std::time::Instant::now()))
+        .await
+    {
+        read.push(message);
+    }
+    read
+}

@@ -1,16 +1,24 @@
 //! The [`Aggregation`] trait: how samples become pane partials, how partials combine, how a
 //! pane leaves a window, and how a window's total is read out.
 //!
-//! Every aggregation flowboard offers — the built-in `count`, `sum`, `avg`, `min`, `max` and any
-//! added later — implements this one trait and is listed once in [`crate::registry`]. Nothing
-//! else in the code base names a particular aggregation.
+//! Every aggregation flowboard offers — `count`, `sum`, `avg`, `min`, `max`, `last`, `rate` and
+//! any added later — implements this one trait and is listed once in [`crate::aggregations`].
+//! Nothing else in the code base names a particular aggregation.
 //!
 //! Samples are pre-aggregated into *panes*: the samples of one series whose event time falls in
-//! `(end - pane_ms, end]`. A sliding window is a run of consecutive panes; its total is the
-//! [`Aggregation::merge`] of their partials. When a pane leaves the window the total either gives
-//! it back with [`Aggregation::subtract`] (when [`Aggregation::EVICTION`] is
-//! [`Eviction::Subtract`]), or the window keeps a structure that only ever merges
-//! ([`Eviction::Recombine`]; see [`crate::window`]).
+//! `(end - pane_ms, end]`. A sliding window is a run of consecutive panes, of every series a
+//! widget's filter matches; its total is the [`Aggregation::merge`] of their partials. What an
+//! aggregation decides, and where:
+//!
+//! | | |
+//! |---|---|
+//! | how a value enters a pane | [`Aggregation::Pane`], [`Aggregation::empty`], [`Aggregation::insert`] |
+//! | how panes merge | [`Aggregation::merge`] (associative, commutative, `empty` its identity) |
+//! | how a pane leaves the window | [`Aggregation::EVICTION`]: [`Eviction::Subtract`] with [`Aggregation::subtract`] if invertible, else [`Eviction::Recombine`] (the window recombines what is left; see [`crate::window`]) |
+//! | how the result is read out | [`Aggregation::finish`], given the [`WindowExtent`] |
+//! | how it is serialized for checkpoints | `Pane`'s `serde` implementation, and [`Aggregation::PANE_VERSION`] |
+//!
+//! `operators/README.md` walks through adding one, step by step.
 
 use std::fmt::Debug;
 
@@ -21,10 +29,10 @@ use serde::de::DeserializeOwned;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Eviction {
     /// The aggregation is invertible: [`Aggregation::subtract`] removes a pane from a total in
-    /// O(1) (sum, count, avg).
+    /// O(1) (sum, count, avg, rate).
     Subtract,
-    /// The aggregation can only merge (min, max): the window recombines the remaining panes with
-    /// a structure whose cost per change does not grow linearly with the window length.
+    /// The aggregation can only merge (min, max, last): the window recombines the remaining panes
+    /// with a structure whose cost per change does not grow linearly with the window length.
     Recombine,
 }
 
@@ -80,7 +88,17 @@ pub trait Aggregation: 'static {
 
     /// The partial aggregate of a pane, and of a whole window. It is stored for every retained
     /// pane of every series, so keep it small.
+    ///
+    /// It is written to checkpoints (and sent between timely processes) with its `serde`
+    /// implementation, in bincode. `PartialEq` must be equality of partials: the window's
+    /// FlatFAT stops a tree walk at the first node that comes out unchanged.
     type Pane: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    /// The version of [`Aggregation::Pane`]'s serialized form. Bump it whenever you change the
+    /// pane (its type, or what its fields mean): checkpoints are stamped with every registered
+    /// aggregation's name and version ([`PaneSet::layout`](crate::registry::PaneSet::layout)),
+    /// and a build whose layout differs refuses them instead of misreading them.
+    const PANE_VERSION: u32 = 1;
 
     /// The partial aggregate of no samples; the identity of [`Aggregation::merge`].
     fn empty() -> Self::Pane;

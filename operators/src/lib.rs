@@ -1,20 +1,51 @@
 //! Sliding-window aggregation operators for timely and differential dataflow.
 //!
-//! flowboard keeps, for every widget of every dashboard, an aggregate (`sum`, `avg`, `min`,
-//! `max`, `count`, or one you add) over a sliding window of recent samples. This crate holds the
-//! parts of that which know nothing of Kafka, HTTP or tokio:
+//! flowboard keeps, for every widget of every dashboard, an aggregate (`count`, `sum`, `avg`,
+//! `min`, `max`, `last`, `rate`, or one you add) over a sliding window of recent samples. This
+//! crate holds the parts of that which know nothing of Kafka, HTTP or tokio. It is a library:
+//! `examples/sliding_windows.rs` builds a small dataflow with it alone
+//! (`cargo run -p operators --example sliding_windows`), and `README.md` shows how to add an
+//! aggregation, which is one file and one line.
 //!
 //! # Layout
 //!
 //! - [`aggregation`]: the [`Aggregation`](aggregation::Aggregation) trait every aggregation
 //!   implements — pane partials, merging, eviction, read-out.
-//! - [`aggregations`]: the built-in aggregations, one per file.
-//! - [`registry`]: the one list of registered aggregations, and the types generated from it.
+//! - [`aggregations`]: the aggregations, one per file, and the list registering them (one line
+//!   each).
+//! - [`registry`]: the types generated from that list: [`AggregationKind`](registry::AggregationKind)
+//!   (by name), the partials of one pane ([`PaneSet`](registry::PaneSet),
+//!   [`AnyPane`](registry::AnyPane)).
 //! - [`window`]: a sliding window over panes for any aggregation.
 //! - [`window_aggregate`]: the timely operator keeping one window per key.
 //!
 //! Time is epoch milliseconds (`u64`) throughout. Samples are pre-aggregated into panes of a
 //! fixed width; windows are whole numbers of panes.
+//!
+//! # Examples
+//!
+//! An aggregation's window on its own, with panes one second wide: the most recent value by
+//! event time, and events per second, over the last 3 seconds.
+//!
+//! ```
+//! use operators::registry::{AggregationKind, PaneSet};
+//!
+//! let mut last = AggregationKind::Last.new_window(3_000);
+//! let mut rate = AggregationKind::Rate.new_window(3_000);
+//! for (pane_end, samples) in [(1_000, vec![(400, 7.0), (900, 2.0)]), (2_000, vec![(1_500, 4.0)])] {
+//!     let mut pane = PaneSet::empty();
+//!     for (event_time, value) in samples {
+//!         pane.insert(event_time, value);
+//!     }
+//!     last.merge(pane_end, &pane.project(AggregationKind::Last));
+//!     rate.merge(pane_end, &pane.project(AggregationKind::Rate));
+//! }
+//! assert_eq!((last.value(2_000), rate.value(2_000)), (Some(4.0), Some(1.0)));
+//! // At 4 s the pane ending at 1 s has left the window.
+//! last.advance_to(4_000);
+//! rate.advance_to(4_000);
+//! assert_eq!((last.value(4_000), rate.value(4_000)), (Some(4.0), Some(1.0 / 3.0)));
+//! ```
 
 #![deny(missing_docs)]
 

@@ -2,14 +2,15 @@
 //! and evictions against a naive window that keeps every sample and recomputes from scratch.
 //!
 //! Every registered aggregation is exercised, over windows from one pane to a day of one-second
-//! panes, dense and sparse. Values are compared with the plain-iterator oracle of a built-in
-//! aggregation, or the fresh-pane oracle for any other.
+//! panes, dense and sparse. Values are compared with the aggregation's plain-iterator oracle
+//! where it has one, or the fresh-pane oracle.
 
 #[path = "support/reference.rs"]
 mod reference;
 
 use std::collections::BTreeMap;
 
+use operators::aggregation::WindowExtent;
 use operators::aggregations::{Avg, Count, Max, Min, Sum};
 use operators::registry::{AggregationKind, PaneSet};
 use operators::window::{PANE_MS, SlidingWindow, WindowState};
@@ -48,9 +49,13 @@ impl NaiveWindow {
         }
     }
     fn value(&self, kind: AggregationKind) -> Option<f64> {
-        let samples = self.panes.values().flatten().copied();
-        match References::builtin(kind) {
-            Some(reference) => (reference.compute)(&samples.map(|(_, v)| v).collect::<Vec<_>>()),
+        let samples: Vec<(u64, f64)> = self.panes.values().flatten().copied().collect();
+        let extent = WindowExtent {
+            window_ms: self.window_ms,
+            as_of: self.as_of,
+        };
+        match References::of(kind) {
+            Some(reference) => (reference.compute)(&samples, extent),
             None => fresh(kind, self.window_ms, self.as_of, samples),
         }
     }
@@ -64,7 +69,7 @@ impl NaiveWindow {
 fn assert_same(window: &mut dyn WindowState, naive: &NaiveWindow, kind: AggregationKind) {
     let expected = naive.value(kind);
     let actual = window.value(naive.as_of);
-    let compare = References::builtin(kind).map_or(Compare::DEFAULT, |r| r.compare);
+    let compare = References::of(kind).map_or(Compare::DEFAULT, |r| r.compare);
     assert!(
         compare.matches(actual, expected),
         "{kind} over {} ms as of {}: window says {actual:?}, recompute says {expected:?}",

@@ -127,7 +127,8 @@ pub const TICK: Duration = Duration::from_millis(200);
 pub struct WidgetSnapshot {
     /// The widget.
     pub widget_id: Uuid,
-    /// Its value; `null` for an empty window of avg/min/max or before the first value.
+    /// Its value; `null` where the aggregation has none (e.g. the maximum of an empty window)
+    /// or before the first value.
     pub value: Option<f64>,
     /// The closed time the value is as of (epoch ms); `null` before the dataflow closed any time.
     pub as_of: Option<u64>,

@@ -4,7 +4,7 @@
 //! ([`IngestMetrics`] in `POST /ingest`, [`HubMetrics`] in the value hub) are `prometheus`
 //! handles, observed with a few atomic operations. Everything the dataflow and the hub already
 //! count (events per reason, partition lag, closed time, checkpoints, connections,
-//! subscriptions) is read at scrape time by [`scrape`], so the dataflow stays free of any
+//! subscriptions) is read at scrape time by the `scrape` module, so the dataflow stays free of any
 //! metrics library and nothing is added to the per-event path. Every metric is listed, with
 //! its meaning, in the README's Observability section (a unit test keeps the two in step).
 //!

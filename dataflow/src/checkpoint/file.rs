@@ -4,16 +4,27 @@
 //! body (u32 LE) | body`. A file is written to a temporary name, synced, renamed into place, and
 //! its directory synced, so a crash leaves either the old state or the complete new file. A
 //! torn or altered file fails the length or checksum check and is reported as corrupt.
+//!
+//! The body starts with the pane layout, [`PaneSet::layout`]: the registered aggregations and
+//! their pane versions, in the order their partials are serialized. A file with another layout
+//! (written before an aggregation was added, removed or changed) is refused, not misread; with
+//! no usable checkpoint the dataflow reads the topic from the beginning, which rebuilds the
+//! panes of every aggregation, the new one included, from everything Kafka still holds. (Reading
+//! old checkpoints by aggregation name instead would keep them usable, but would give a new
+//! aggregation no partials for the history they hold: its widgets would silently miss up to a
+//! retention's worth of data.)
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use operators::registry::PaneSet;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// The checkpoint format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The checkpoint format version this build writes and reads. Version 2: the body starts with
+/// the pane layout.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// What a checkpoint file is, by its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +71,16 @@ pub enum CheckpointError {
         /// The version found.
         found: u32,
     },
+    /// Written by a build with other aggregations registered (or other pane formats).
+    #[error("{path}: checkpoint panes hold aggregations `{found}`, this build's are `{expected}`")]
+    Layout {
+        /// The file.
+        path: PathBuf,
+        /// The file's pane layout.
+        found: String,
+        /// This build's, [`PaneSet::layout`].
+        expected: String,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
@@ -76,7 +97,16 @@ pub fn write_atomic<T: Serialize>(
     kind: Kind,
     value: &T,
 ) -> Result<u64, CheckpointError> {
-    let body = bincode::serialize(value).map_err(|e| CheckpointError::Corrupt {
+    write_with_layout(path, kind, &PaneSet::layout(), value)
+}
+
+fn write_with_layout<T: Serialize>(
+    path: &Path,
+    kind: Kind,
+    layout: &str,
+    value: &T,
+) -> Result<u64, CheckpointError> {
+    let body = bincode::serialize(&(layout, value)).map_err(|e| CheckpointError::Corrupt {
         path: path.to_path_buf(),
         reason: format!("encoding: {e}"),
     })?;
@@ -139,7 +169,18 @@ pub fn read_verified<T: DeserializeOwned>(path: &Path, kind: Kind) -> Result<T, 
     if crc32fast::hash(body) != checksum {
         return Err(corrupt("checksum mismatch".into()));
     }
-    bincode::deserialize(body).map_err(|e| corrupt(format!("decoding: {e}")))
+    let mut rest = body;
+    let layout: String =
+        bincode::deserialize_from(&mut rest).map_err(|e| corrupt(format!("decoding: {e}")))?;
+    let expected = PaneSet::layout();
+    if layout != expected {
+        return Err(CheckpointError::Layout {
+            path: path.to_path_buf(),
+            found: layout,
+            expected,
+        });
+    }
+    bincode::deserialize(rest).map_err(|e| corrupt(format!("decoding: {e}")))
 }
 
 #[cfg(test)]
@@ -192,5 +233,25 @@ mod tests {
             read_verified::<Vec<u64>>(&path, Kind::Manifest),
             Err(CheckpointError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn refuses_panes_of_another_set_of_aggregations() {
+        let path = temp("layout").join("x.seg");
+        // As written by a build from before the last aggregation was registered.
+        let layout = PaneSet::layout();
+        let older = layout
+            .rsplit_once(' ')
+            .map_or("count/1", |(older, _)| older);
+        write_with_layout(&path, Kind::Segment, older, &vec![1u64]).expect("written");
+        match read_verified::<Vec<u64>>(&path, Kind::Segment) {
+            Err(CheckpointError::Layout {
+                found, expected, ..
+            }) => {
+                assert_eq!(found, older);
+                assert_eq!(expected, layout);
+            }
+            other => panic!("expected a layout error, got {other:?}"),
+        }
     }
 }

@@ -23,9 +23,11 @@
 //! that rebuilds the state). Restoring replays the chain in order, a later pane replacing an
 //! earlier one, and drops panes older than the retention. When the chain grows past twice the
 //! size of its last compaction the writer folds it into one segment. The newest three manifests
-//! are kept, with the segments they need. Every file is framed with a format version and a
-//! checksum and written atomically (see [the `file` module](self::file)); a corrupt newest checkpoint is reported and the
-//! previous one used ([`restore`]).
+//! are kept, with the segments they need. Every file is framed with a format version, the pane
+//! layout (which aggregations its panes hold) and a checksum, and written atomically
+//! ([`file`](mod@file)); a corrupt newest checkpoint is reported and the previous one used
+//! ([`restore`]). Checkpoints of another pane layout are refused, and the topic replayed from
+//! the beginning.
 
 pub mod file;
 pub mod restore;

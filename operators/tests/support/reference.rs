@@ -5,10 +5,12 @@
 //! reads it out, so it works for every registered aggregation, a new one included, and checks
 //! the *window machinery* (pane placement, merging, eviction, late data). The plain-iterator
 //! [`References`] (sum, count, mean, min, max over the raw samples) are independent of the
-//! aggregation code, so they also check what the built-in aggregations *compute*.
+//! aggregation code, so they also check what the aggregations *compute*; [`References::ALL`]
+//! lists them by aggregation for the tests that cover every registered one.
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+use operators::aggregation::WindowExtent;
 use operators::registry::{AggregationKind, PaneSet};
 
 /// How a window's value is compared with an oracle's.
@@ -41,57 +43,95 @@ impl Compare {
     }
 }
 
-/// An independent oracle for one aggregation: its value over the raw sample values.
+/// A sample: event time (epoch milliseconds), value.
+pub type Sample = (u64, f64);
+
+/// An independent oracle for one aggregation: its value over the raw samples.
 #[derive(Clone, Copy, Debug)]
 pub struct Reference {
-    /// The aggregation's result over a window holding exactly these values.
-    pub compute: fn(&[f64]) -> Option<f64>,
+    /// The aggregation's result over a window of this extent holding exactly these samples, in
+    /// no particular order.
+    pub compute: fn(&[Sample], WindowExtent) -> Option<f64>,
     /// How the window's value is compared with it.
     pub compare: Compare,
 }
 
-/// Plain-iterator oracles for the built-in aggregations.
+/// The values of some samples.
+fn values(samples: &[Sample]) -> impl Iterator<Item = f64> + '_ {
+    samples.iter().map(|&(_, value)| value)
+}
+
+/// Plain-iterator oracles.
 pub struct References;
 
 impl References {
     /// `sum`: 0 for an empty window.
     pub const SUM: Reference = Reference {
-        compute: |values| Some(values.iter().sum()),
+        compute: |samples, _| Some(values(samples).sum()),
         compare: Compare::Relative(1e-9),
     };
     /// `count`: 0 for an empty window.
     pub const COUNT: Reference = Reference {
-        compute: |values| Some(values.len() as f64),
+        compute: |samples, _| Some(samples.len() as f64),
         compare: Compare::Exact,
     };
     /// `avg`: the arithmetic mean, `null` for an empty window.
     pub const AVG: Reference = Reference {
-        compute: |values| {
-            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        compute: |samples, _| {
+            (!samples.is_empty()).then(|| values(samples).sum::<f64>() / samples.len() as f64)
         },
         compare: Compare::Relative(1e-9),
     };
     /// `min`: `null` for an empty window.
     pub const MIN: Reference = Reference {
-        compute: |values| values.iter().copied().reduce(f64::min),
+        compute: |samples, _| values(samples).reduce(f64::min),
         compare: Compare::Exact,
     };
     /// `max`: `null` for an empty window.
     pub const MAX: Reference = Reference {
-        compute: |values| values.iter().copied().reduce(f64::max),
+        compute: |samples, _| values(samples).reduce(f64::max),
         compare: Compare::Exact,
     };
 
-    /// The oracle of a built-in aggregation, by name; `None` for any other.
-    pub fn builtin(kind: AggregationKind) -> Option<Reference> {
-        match kind.name() {
-            "sum" => Some(Self::SUM),
-            "count" => Some(Self::COUNT),
-            "avg" => Some(Self::AVG),
-            "min" => Some(Self::MIN),
-            "max" => Some(Self::MAX),
-            _ => None,
-        }
+    /// `last`: the value of the latest sample by event time, the largest value on a tie;
+    /// `null` for an empty window.
+    pub const LAST: Reference = Reference {
+        compute: |samples, _| {
+            let by_time_then_value =
+                |a: &&Sample, b: &&Sample| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1));
+            samples
+                .iter()
+                .max_by(by_time_then_value)
+                .map(|&(_, value)| value)
+        },
+        compare: Compare::Exact,
+    };
+
+    /// `rate`: samples per second of the window's length; 0 for an empty window.
+    pub const RATE: Reference = Reference {
+        compute: |samples, extent| {
+            (extent.window_ms > 0).then(|| samples.len() as f64 * 1_000.0 / extent.window_ms as f64)
+        },
+        compare: Compare::Exact,
+    };
+
+    /// The independent oracle of each aggregation that has one.
+    pub const ALL: &[(AggregationKind, Reference)] = &[
+        (AggregationKind::Count, Self::COUNT),
+        (AggregationKind::Sum, Self::SUM),
+        (AggregationKind::Avg, Self::AVG),
+        (AggregationKind::Min, Self::MIN),
+        (AggregationKind::Max, Self::MAX),
+        (AggregationKind::Last, Self::LAST),
+        (AggregationKind::Rate, Self::RATE),
+    ];
+
+    /// The independent oracle of `kind`, if it has one.
+    pub fn of(kind: AggregationKind) -> Option<Reference> {
+        Self::ALL
+            .iter()
+            .find(|(of, _)| *of == kind)
+            .map(|(_, reference)| *reference)
     }
 }
 
