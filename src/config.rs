@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::auth::Tokens;
+
 /// The longest retention (and so the longest widget window) flowboard accepts.
 pub const MAX_RETENTION: Duration = Duration::from_secs(86_400);
 
@@ -92,6 +94,34 @@ pub struct ServeArgs {
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub checkpoint_interval: Duration,
 
+    /// Token required to `POST /ingest` (also accepted: the admin token). Prefer the
+    /// environment variable or `--ingest-token-file`, which stay out of shell history.
+    #[arg(long, env = "FLOWBOARD_INGEST_TOKEN", hide_env_values = true)]
+    pub ingest_token: Option<String>,
+    /// File holding the ingest token.
+    #[arg(long, conflicts_with = "ingest_token")]
+    pub ingest_token_file: Option<PathBuf>,
+
+    /// Token required to create, change and delete dashboards and widgets.
+    #[arg(long, env = "FLOWBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// File holding the admin token.
+    #[arg(long, conflicts_with = "admin_token")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Token required to read dashboards, snapshots and streams (also accepted: the admin
+    /// token). Without it reads are open.
+    #[arg(long, env = "FLOWBOARD_READ_TOKEN", hide_env_values = true)]
+    pub read_token: Option<String>,
+    /// File holding the read token.
+    #[arg(long, conflicts_with = "read_token")]
+    pub read_token_file: Option<PathBuf>,
+
+    /// Serve a non-loopback address without ingest and admin tokens (anyone who can reach it
+    /// may write).
+    #[arg(long)]
+    pub insecure: bool,
+
     /// Log format; the level comes from RUST_LOG (default `info`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -152,6 +182,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// See [`ServeArgs::ready_max_lag`].
     pub ready_max_lag: Duration,
+    /// Tokens guarding ingest, dashboard writes and reads (see [`crate::auth`]).
+    pub tokens: Tokens,
 }
 
 impl Config {
@@ -211,6 +243,35 @@ impl Config {
                 "use a positive duration such as 30s".into(),
             );
         }
+        let tokens = Tokens {
+            ingest: token(
+                "ingest-token",
+                args.ingest_token,
+                args.ingest_token_file.as_deref(),
+            )?,
+            admin: token(
+                "admin-token",
+                args.admin_token,
+                args.admin_token_file.as_deref(),
+            )?,
+            read: token(
+                "read-token",
+                args.read_token,
+                args.read_token_file.as_deref(),
+            )?,
+        };
+        if !args.http.ip().is_loopback()
+            && (tokens.ingest.is_none() || tokens.admin.is_none())
+            && !args.insecure
+        {
+            return fail(
+                "http",
+                format!(
+                    "{} is reachable from other machines, and without --ingest-token and --admin-token anyone there could write events and change dashboards; set both (or pass --insecure to accept that)",
+                    args.http
+                ),
+            );
+        }
         if args
             .kafka_brokers
             .as_deref()
@@ -236,6 +297,33 @@ impl Config {
             checkpoint_interval: args.checkpoint_interval,
             log_format: args.log_format,
             ready_max_lag: args.ready_max_lag,
+            tokens,
         })
     }
+}
+
+/// A token from its flag (or environment variable) or its file; blank is an error.
+fn token(
+    flag: &'static str,
+    value: Option<String>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<String>, ConfigError> {
+    let fail = |message: String| Err(ConfigError { flag, message });
+    let token = match (value, file) {
+        (Some(value), _) => value,
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(text) => text.trim().to_string(),
+            Err(error) => return fail(format!("reading {}: {error}", path.display())),
+        },
+        (None, None) => return Ok(None),
+    };
+    if token.trim().is_empty() {
+        return fail(
+            "the token is empty; give a long random string (e.g. `openssl rand -hex 32`)".into(),
+        );
+    }
+    if token.len() < 16 {
+        tracing::warn!("--{flag} is shorter than 16 characters; a long random token is safer");
+    }
+    Ok(Some(token))
 }

@@ -39,6 +39,12 @@ pub enum ApiError {
     /// The path exists, but not with this HTTP method.
     #[error("HTTP method not allowed for this path")]
     MethodNotAllowed,
+    /// No token, or one that is not valid.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid token that may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// The request needs a `content-length` header.
     #[error("a content-length header is required")]
     LengthRequired,
@@ -98,6 +104,8 @@ impl ApiError {
                 (StatusCode::NOT_FOUND, field.as_deref(), message.clone())
             }
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, None, self.to_string()),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, None, self.to_string()),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, None, self.to_string()),
             ApiError::LengthRequired => (StatusCode::LENGTH_REQUIRED, None, self.to_string()),
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, None, self.to_string())
@@ -162,7 +170,15 @@ impl ApiError {
             field,
             index,
         };
-        warp::reply::with_status(warp::reply::json(&body), status).into_response()
+        let mut response =
+            warp::reply::with_status(warp::reply::json(&body), status).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                "www-authenticate",
+                warp::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 

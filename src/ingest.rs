@@ -26,6 +26,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
+use crate::auth::{Auth, Role};
 use crate::error::ApiError;
 use crate::metrics::{IngestMetrics, IngestOutcome, REASON_KAFKA_UNAVAILABLE};
 
@@ -187,10 +188,11 @@ impl Ingest {
 }
 
 /// `POST /ingest`, with request bodies up to `body_limit` bytes.
-pub fn routes(ingest: Ingest, body_limit: u64) -> BoxedFilter<(Response,)> {
+pub fn routes(ingest: Ingest, body_limit: u64, auth: Auth) -> BoxedFilter<(Response,)> {
     warp::path("ingest")
         .and(warp::path::end())
         .and(warp::post())
+        .and(auth.require(Role::Ingest))
         .and(crate::api::extract::body(body_limit))
         .then(move |body: Vec<u8>| {
             let ingest = ingest.clone();

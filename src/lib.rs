@@ -7,6 +7,7 @@
 //! - [`broker`]: the embedded Kafka broker (librdkafka's mock cluster).
 //! - [`model`]: dashboards and widgets.
 //! - [`store`]: the dashboard store (SQLite).
+//! - [`auth`]: bearer tokens for ingest, dashboard writes and reads.
 //! - [`api`]: REST routes for dashboards, widgets and snapshots; [`error`]: their errors.
 //! - [`ingest`]: `POST /ingest` → Kafka.
 //! - [`hub`]: latest widget values, staleness, refresh throttling, per-dashboard fan-out.
@@ -16,6 +17,7 @@
 //! - [`server`]: wires it all together and runs it.
 
 pub mod api;
+pub mod auth;
 pub mod bridge;
 pub mod broker;
 pub mod config;

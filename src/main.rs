@@ -7,8 +7,15 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            let config = Config::from_args(args)?;
-            init_logging(config.log_format);
+            init_logging(args.log_format);
+            let config = match Config::from_args(args) {
+                Ok(config) => config,
+                Err(error) => {
+                    // A mistake in the command line, not a crash: no backtrace.
+                    eprintln!("flowboard: {error}");
+                    std::process::exit(2);
+                }
+            };
             flowboard::server::serve(config)
         }
         Command::Broker(args) => {

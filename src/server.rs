@@ -7,6 +7,7 @@ use dataflow::pipeline::{Pipeline, PipelineConfig, WidgetControl};
 use tokio::net::TcpListener;
 use warp::Filter;
 
+use crate::auth::Auth;
 use crate::broker::EmbeddedBroker;
 use crate::config::{BrokerArgs, Config};
 use crate::hub::Hub;
@@ -136,19 +137,22 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         let observability = crate::metrics::routes(metrics)
             .or(crate::health::routes(health))
             .unify();
+        let auth = Auth::new(config.tokens.clone());
         let routes = crate::api::Api::new(
             store,
             hub.clone(),
             pipeline.control(),
             config.retention.as_secs(),
         )
+        .with_auth(auth.clone())
         .routes()
         .or(crate::ingest::routes(
             ingest,
             crate::api::DEFAULT_BODY_LIMIT,
+            auth.clone(),
         ))
         .unify()
-        .or(crate::ws::routes(hub.clone()))
+        .or(crate::ws::routes(hub.clone(), auth))
         .or(observability)
         .recover(crate::error::recover);
         let listener = TcpListener::bind(config.http)

@@ -22,6 +22,7 @@ use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 use warp::ws::{Message, WebSocket, Ws};
 
+use crate::auth::{Auth, Role};
 use crate::hub::{Hub, Subscription};
 
 /// How long a client may take to accept what it is sent before it is dropped.
@@ -36,10 +37,11 @@ const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_GOING_AWAY: u16 = 1001;
 
 /// `GET /stream/{dashboard_id}` with a WebSocket upgrade.
-pub fn routes(hub: Hub) -> BoxedFilter<(Response,)> {
+pub fn routes(hub: Hub, auth: Auth) -> BoxedFilter<(Response,)> {
     let upgrade = warp::ws().map(Some).or(warp::any().map(|| None)).unify();
     warp::path!("stream" / String)
         .and(warp::get())
+        .and(auth.require_allowing_query(Role::Read))
         .and(upgrade)
         .map(move |id: String, ws: Option<Ws>| connect(hub.clone(), &id, ws))
         .boxed()

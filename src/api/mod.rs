@@ -38,6 +38,7 @@ use warp::filters::BoxedFilter;
 use warp::reply::Response;
 use warp::{Filter, path};
 
+use crate::auth::{Auth, Role};
 use crate::hub::Hub;
 use crate::store::Store;
 
@@ -54,6 +55,8 @@ pub struct Api {
     widgets: WidgetControl,
     retention_seconds: u64,
     body_limit: u64,
+    /// Who may read and who may write.
+    auth: Auth,
     /// Held across a write and its notifications, so they happen in commit order.
     write_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -78,8 +81,15 @@ impl Api {
             widgets,
             retention_seconds,
             body_limit: DEFAULT_BODY_LIMIT,
+            auth: Auth::default(),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// Requires tokens: reads need the read token, writes the admin token (see [`crate::auth`]).
+    pub fn with_auth(mut self, auth: Auth) -> Api {
+        self.auth = auth;
+        self
     }
 
     /// Sets the largest request body accepted, in bytes (larger ones get a 413).
@@ -92,6 +102,8 @@ impl Api {
     /// are left to [`crate::error::recover`], to be applied once to all of the server's routes.
     pub fn routes(self) -> BoxedFilter<(Response,)> {
         let limit = self.body_limit;
+        let read = self.auth.require(Role::Read);
+        let admin = self.auth.require(Role::Admin);
         let api = warp::any().map(move || self.clone());
         let dashboards = path("dashboards");
         let dashboard = dashboards.and(id("dashboard_id"));
@@ -99,34 +111,40 @@ impl Api {
         let create = dashboards
             .and(path::end())
             .and(warp::post())
+            .and(admin.clone())
             .and(api.clone())
             .and(body(limit))
             .then(|api: Api, body: Vec<u8>| async move { api.create(&body).await });
         let list = dashboards
             .and(path::end())
             .and(warp::get())
+            .and(read.clone())
             .and(api.clone())
             .then(|api: Api| async move { api.list().await });
         let get = dashboard
             .and(path::end())
             .and(warp::get())
+            .and(read.clone())
             .and(api.clone())
             .then(|id, api: Api| async move { api.get(id).await });
         let rename = dashboard
             .and(path::end())
             .and(warp::patch())
+            .and(admin.clone())
             .and(api.clone())
             .and(body(limit))
             .then(|id, api: Api, body: Vec<u8>| async move { api.rename(id, &body).await });
         let delete = dashboard
             .and(path::end())
             .and(warp::delete())
+            .and(admin.clone())
             .and(api.clone())
             .then(|id, api: Api| async move { api.delete(id).await });
         let patch_widgets = dashboard
             .and(path("widgets"))
             .and(path::end())
             .and(warp::patch())
+            .and(admin.clone())
             .and(api.clone())
             .and(body(limit))
             .then(|id, api: Api, body: Vec<u8>| async move { api.patch_widgets(id, &body).await });
@@ -136,6 +154,7 @@ impl Api {
             .and(path("snapshot"))
             .and(path::end())
             .and(warp::get())
+            .and(read.clone())
             .and(api.clone())
             .then(
                 |dashboard, widget, api: Api| async move { api.snapshot(dashboard, widget).await },
@@ -143,6 +162,7 @@ impl Api {
         let aggregations = path("aggregations")
             .and(path::end())
             .and(warp::get())
+            .and(read)
             .map(handlers::aggregations);
 
         create

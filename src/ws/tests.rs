@@ -26,7 +26,11 @@ async fn serve(hub: Hub) -> SocketAddr {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("local address");
-    tokio::spawn(warp::serve(routes(hub)).incoming(listener).run());
+    tokio::spawn(
+        warp::serve(routes(hub, crate::auth::Auth::default()))
+            .incoming(listener)
+            .run(),
+    );
     addr
 }
 

@@ -42,7 +42,17 @@ impl Server {
 
     /// Starts `flowboard serve` on `data_dir`.
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
+        Server::start_with_env_in(data_dir, extra, &[])
+    }
+
+    /// Starts `flowboard serve` with `extra` flags and environment variables `env`.
+    pub fn start_with_env(name: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_with_env_in(temp_data_dir(name), extra, env)
+    }
+
+    fn start_with_env_in(data_dir: PathBuf, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_flowboard"));
+        command.envs(env.iter().copied());
         command
             .arg("serve")
             .args([
@@ -287,6 +297,14 @@ pub struct Stream {
 }
 
 impl Stream {
+    /// Connects to a full `ws://` URL.
+    pub async fn connect_url(url: &str) -> Stream {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connects");
+        Stream { socket }
+    }
+
     /// Connects.
     pub async fn connect(server: &Server, dashboard_id: &str) -> Stream {
         let (socket, _) =
