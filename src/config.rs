@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: HTTP API, ingest, WebSocket push and the dataflow.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run only the embedded Kafka broker (librdkafka's in-memory mock cluster), so servers can
     /// be stopped and restarted against a broker that outlives them.
     Broker(BrokerArgs),

@@ -8,7 +8,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             init_logging(args.log_format);
-            let config = match Config::from_args(args) {
+            let config = match Config::from_args(*args) {
                 Ok(config) => config,
                 Err(error) => {
                     // A mistake in the command line, not a crash: no backtrace.
