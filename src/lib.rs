@@ -11,6 +11,7 @@
 //! - [`ingest`]: `POST /ingest` → Kafka.
 //! - [`hub`]: latest widget values, staleness, refresh throttling, per-dashboard fan-out.
 //! - [`ws`]: `WS /stream/{dashboard_id}`.
+//! - [`ui`]: the web dashboard at `/`, its assets compiled into the binary.
 //! - [`bridge`]: where timely worker threads hand values to tokio.
 //! - [`server`]: wires it all together and runs it.
 
@@ -24,4 +25,5 @@ pub mod ingest;
 pub mod model;
 pub mod server;
 pub mod store;
+pub mod ui;
 pub mod ws;

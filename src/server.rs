@@ -132,6 +132,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         ))
         .unify()
         .or(crate::ws::routes(hub.clone()))
+        .or(crate::ui::routes())
         .recover(crate::error::recover);
         let listener = TcpListener::bind(config.http)
             .await
