@@ -42,17 +42,16 @@ impl Server {
 
     /// Starts `flowboard serve` on `data_dir`.
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
+        Server::start_on(data_dir, "127.0.0.1:0", extra)
+    }
+
+    /// Starts `flowboard serve` on `data_dir`, listening on `http` (say, the address of a
+    /// server that was stopped, so its clients can reconnect).
+    pub fn start_on(data_dir: PathBuf, http: &str, extra: &[&str]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_flowboard"));
         command
             .arg("serve")
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--workers",
-                "2",
-                "--partitions",
-                "4",
-            ])
+            .args(["--http", http, "--workers", "2", "--partitions", "4"])
             .arg("--data-dir")
             .arg(&data_dir)
             .args(extra)
