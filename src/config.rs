@@ -95,6 +95,11 @@ pub struct ServeArgs {
     /// Log format; the level comes from RUST_LOG (default `info`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// `GET /readyz` answers 503 while any partition's consumer lag is above this (or the
+    /// dataflow's closed time is more than 5 s plus the watermark delay behind the clock).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub ready_max_lag: Duration,
 }
 
 /// Flags of `flowboard broker`.
@@ -145,6 +150,8 @@ pub struct Config {
     pub checkpoint_interval: Duration,
     /// See [`ServeArgs::log_format`].
     pub log_format: LogFormat,
+    /// See [`ServeArgs::ready_max_lag`].
+    pub ready_max_lag: Duration,
 }
 
 impl Config {
@@ -198,6 +205,12 @@ impl Config {
                 "use a positive duration such as 5s".into(),
             );
         }
+        if args.ready_max_lag.is_zero() {
+            return fail(
+                "ready-max-lag",
+                "use a positive duration such as 30s".into(),
+            );
+        }
         if args
             .kafka_brokers
             .as_deref()
@@ -222,6 +235,7 @@ impl Config {
             ingest_timeout: args.ingest_timeout,
             checkpoint_interval: args.checkpoint_interval,
             log_format: args.log_format,
+            ready_max_lag: args.ready_max_lag,
         })
     }
 }

@@ -12,9 +12,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use dataflow::event::{self, Event, EventError};
+use dataflow::kafka_log::QuietContext;
 use dataflow::time::now_ms;
 use futures_util::future::join_all;
 use rdkafka::ClientConfig;
@@ -26,6 +27,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use crate::error::ApiError;
+use crate::metrics::{IngestMetrics, IngestOutcome, REASON_KAFKA_UNAVAILABLE};
 
 /// Why an ingest request failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,10 +46,11 @@ pub enum IngestError {
 /// Produces ingested events to Kafka. Cheap to clone.
 #[derive(Clone)]
 pub struct Ingest {
-    producer: FutureProducer,
+    producer: FutureProducer<QuietContext>,
     topic: Arc<str>,
     timeout: Duration,
     max_clock_skew_ms: u64,
+    metrics: IngestMetrics,
 }
 
 impl Ingest {
@@ -59,7 +62,7 @@ impl Ingest {
         timeout: Duration,
         max_clock_skew: Duration,
     ) -> Result<Ingest, IngestError> {
-        let producer: FutureProducer = ClientConfig::new()
+        let producer: FutureProducer<QuietContext> = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             // Wait for all in-sync replicas: a 202 must mean the events are durable.
             .set("acks", "all")
@@ -71,23 +74,65 @@ impl Ingest {
             .set("linger.ms", "5")
             .set("compression.type", "lz4")
             .set("client.id", "flowboard-ingest")
-            .create()
+            .create_with_context(QuietContext::default())
             .map_err(|e| IngestError::Unavailable(format!("creating the producer: {e}")))?;
         Ok(Ingest {
             producer,
             topic: topic.into(),
             timeout,
             max_clock_skew_ms: max_clock_skew.as_millis() as u64,
+            metrics: IngestMetrics::new(),
         })
     }
 
+    /// Events accepted and rejected by reason, and request durations (registered by
+    /// [`crate::metrics::Metrics`]).
+    pub fn metrics(&self) -> IngestMetrics {
+        self.metrics.clone()
+    }
+
     /// Validates `body` (one event or an array) and writes it; returns how many events were
-    /// accepted.
+    /// accepted. Counts the events and times the request for `/metrics`.
     pub async fn ingest(&self, body: &[u8]) -> Result<usize, IngestError> {
+        let started = Instant::now();
+        let result = self.validate_and_produce(body).await;
+        let outcome = match &result {
+            Ok(accepted) => {
+                self.metrics.accepted(*accepted);
+                IngestOutcome::Accepted
+            }
+            Err(IngestError::Unavailable(_)) => IngestOutcome::Unavailable,
+            Err(_) => IngestOutcome::Invalid,
+        };
+        self.metrics.request(outcome, started.elapsed());
+        result
+    }
+
+    async fn validate_and_produce(&self, body: &[u8]) -> Result<usize, IngestError> {
         let arrived = now_ms();
-        let mut events = event::decode_all(body)?;
+        let decoded = event::decode(body);
+        if decoded.iter().any(Result::is_err) {
+            let valid = decoded.iter().filter(|e| e.is_ok()).count();
+            let reasons = decoded
+                .iter()
+                .filter_map(|e| e.as_ref().err().map(|e| e.reason));
+            self.metrics.invalid_request(reasons, valid);
+        }
+        let mut events = decoded.into_iter().collect::<Result<Vec<Event>, _>>()?;
         if events.is_empty() {
             return Err(IngestError::Empty);
+        }
+        let too_far = |event: &Event| {
+            event
+                .event_time
+                .is_some_and(|time| time > arrived + self.max_clock_skew_ms)
+        };
+        let future = events.iter().filter(|e| too_far(e)).count();
+        if future > 0 {
+            self.metrics.invalid_request(
+                std::iter::repeat_n(event::RejectReason::TooFarInFuture, future),
+                events.len() - future,
+            );
         }
         for (index, event) in events.iter_mut().enumerate() {
             let time = *event.event_time.get_or_insert(arrived);
@@ -105,7 +150,10 @@ impl Ingest {
             }
         }
         let count = events.len();
-        self.produce(events).await?;
+        if let Err(error) = self.produce(events).await {
+            self.metrics.rejected(REASON_KAFKA_UNAVAILABLE, count);
+            return Err(error);
+        }
         Ok(count)
     }
 

@@ -13,6 +13,7 @@
 //! - [`ws`]: `WS /stream/{dashboard_id}`.
 //! - [`ui`]: the web dashboard at `/`, its assets compiled into the binary.
 //! - [`bridge`]: where timely worker threads hand values to tokio.
+//! - [`metrics`]: `GET /metrics`; [`health`]: `GET /healthz` and `GET /readyz`.
 //! - [`server`]: wires it all together and runs it.
 
 pub mod api;
@@ -20,8 +21,10 @@ pub mod bridge;
 pub mod broker;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod hub;
 pub mod ingest;
+pub mod metrics;
 pub mod model;
 pub mod server;
 pub mod store;

@@ -98,6 +98,20 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         config.ingest_timeout,
         config.max_clock_skew,
     )?;
+    // Observability: /metrics reads the dataflow's counters and the hub at scrape time.
+    let metrics = crate::metrics::Metrics::new(crate::metrics::MetricSources {
+        stats: pipeline.stats(),
+        hub: hub.clone(),
+        ingest: ingest.metrics(),
+        workers: config.workers,
+        checkpoint_interval: config.checkpoint_interval,
+        retention: config.retention,
+    });
+    let health = crate::health::Health::new(
+        store.clone(),
+        pipeline.stats(),
+        crate::health::ReadyLimits::new(config.ready_max_lag, config.watermark_delay),
+    );
 
     runtime.block_on(async {
         tokio::spawn(crate::bridge::forward(
@@ -119,6 +133,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                 }
             }
         });
+        let observability = crate::metrics::routes(metrics)
+            .or(crate::health::routes(health))
+            .unify();
         let routes = crate::api::Api::new(
             store,
             hub.clone(),
@@ -132,6 +149,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         ))
         .unify()
         .or(crate::ws::routes(hub.clone()))
+        .or(observability)
         .or(crate::ui::routes())
         .recover(crate::error::recover);
         let listener = TcpListener::bind(config.http)

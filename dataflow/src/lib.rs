@@ -16,7 +16,7 @@
 //! - [`series`]: series identity (metric + tags) and tag filters.
 //! - [`widget`]: a widget as the dataflow sees it, and the commands that change the widget set.
 //! - [`time`]: panes, ticks and the watermark rule.
-//! - [`kafka_source`]: the Kafka source operator.
+//! - [`kafka_source`]: the Kafka source operator; [`kafka_log`]: rate-limited client error logs.
 //! - [`series_store`]: the series store operator.
 //! - [`sink`]: the sink operator and what it hands to the outside.
 //! - [`pipeline`]: builds the dataflow and runs it on its own threads.
@@ -26,6 +26,7 @@
 
 pub mod checkpoint;
 pub mod event;
+pub mod kafka_log;
 pub mod kafka_source;
 pub mod pipeline;
 pub mod series;

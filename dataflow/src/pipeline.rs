@@ -17,7 +17,8 @@ use uuid::Uuid;
 use crate::checkpoint::Boundaries;
 use crate::checkpoint::restore::{load_latest, restored_panes};
 use crate::checkpoint::writer::CheckpointWriter;
-use crate::kafka_source::{SourceConfig, consumer_config, kafka_source};
+use crate::kafka_log::QuietContext;
+use crate::kafka_source::{SourceConfig, TopicPartitions, consumer_config, kafka_source};
 use crate::series_store::{StoreCheckpoints, series_store};
 use crate::sink::{SinkFn, sink_changes};
 use crate::stats::PipelineStats;
@@ -101,10 +102,17 @@ impl Pipeline {
     ) -> Result<Pipeline, PipelineError> {
         let partitions = topic_partitions(&config.brokers, &config.topic)?;
         tracing::info!(topic = %config.topic, partitions = partitions.len(), workers = config.workers, "starting dataflow");
+        let known_partitions = Arc::new(TopicPartitions::default());
+        known_partitions.update(partitions.clone());
+
         let (control, commands) = WidgetControl::channel();
         let commands = Arc::new(Mutex::new(Some(commands)));
+
         let stats = Arc::new(PipelineStats::default());
+        stats.kafka_reachable.store(true, Ordering::Relaxed);
+
         let stop = Arc::new(AtomicBool::new(false));
+        spawn_partition_watcher(&config, known_partitions.clone(), stop.clone());
 
         // Restore the newest valid checkpoint, and keep writing the chain it belongs to.
         let restored = config
@@ -169,6 +177,7 @@ impl Pipeline {
                 start_tick,
                 worker: index,
                 checkpoints: pieces.clone().map(|p| (worker_boundaries.clone(), p)),
+                topic_partitions: Some(known_partitions.clone()),
             };
             let store_checkpoints = pieces.clone().map(|pieces| StoreCheckpoints {
                 boundaries: worker_boundaries.clone(),
@@ -220,6 +229,7 @@ impl Pipeline {
         .map_err(PipelineError::Timely)?;
 
         let join_stats = stats.clone();
+
         let join_stop = stop.clone();
         let workers = std::thread::Builder::new()
             .name("timely-join".into())
@@ -309,13 +319,48 @@ fn apply_command(
     }
 }
 
+/// How often the topic's partitions are looked up again, to read partitions added later.
+const PARTITION_REFRESH: Duration = Duration::from_secs(10);
+
+/// Looks up the topic's partitions every [`PARTITION_REFRESH`] on a thread of its own (the
+/// lookup blocks), until the pipeline stops.
+fn spawn_partition_watcher(
+    config: &PipelineConfig,
+    known: Arc<TopicPartitions>,
+    stop: Arc<AtomicBool>,
+) {
+    let (brokers, topic) = (config.brokers.clone(), config.topic.clone());
+    let spawned = std::thread::Builder::new()
+        .name("partition-watch".into())
+        .spawn(move || {
+            let mut waited = Duration::ZERO;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                waited += Duration::from_millis(200);
+                if waited < PARTITION_REFRESH {
+                    continue;
+                }
+                waited = Duration::ZERO;
+                match topic_partitions(&brokers, &topic) {
+                    Ok(partitions) => known.update(partitions),
+                    Err(error) => {
+                        tracing::debug!(%error, "partition lookup failed; retrying later")
+                    }
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot watch for new partitions");
+    }
+}
+
 /// How long to wait for the topic's metadata at startup.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The partitions of `topic`, asked of the brokers.
 pub fn topic_partitions(brokers: &str, topic: &str) -> Result<Vec<i32>, PipelineError> {
-    let consumer: BaseConsumer = consumer_config(brokers)
-        .create()
+    let consumer: BaseConsumer<QuietContext> = consumer_config(brokers)
+        .create_with_context(QuietContext::default())
         .map_err(|e| PipelineError::Kafka(format!("creating a consumer for {brokers}: {e}")))?;
     let metadata = consumer
         .fetch_metadata(Some(topic), METADATA_TIMEOUT)

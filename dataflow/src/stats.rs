@@ -52,6 +52,10 @@ pub struct PipelineStats {
     pub checkpoint_duration_us: AtomicU64,
     /// Checkpoints that failed to be written.
     pub checkpoint_failures: AtomicU64,
+    /// Whether the Kafka brokers leading our partitions answered recently (per the source).
+    pub kafka_reachable: std::sync::atomic::AtomicBool,
+    /// How many workers currently cannot reach their brokers.
+    pub kafka_unreachable_workers: std::sync::atomic::AtomicUsize,
     /// Set when a worker stopped abnormally: the dataflow no longer makes progress.
     pub failed: std::sync::atomic::AtomicBool,
 }

@@ -8,8 +8,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Width of a pane, and the step of the closed time, in milliseconds.
-pub const PANE_MS: u64 = 1_000;
+/// Width of a pane, and the step of the closed time, in milliseconds: the pane width the
+/// operators' windows assume.
+pub const PANE_MS: u64 = operators::window::PANE_MS;
 
 /// The end of the pane holding a sample taken at `event_ms`.
 pub fn pane_end(event_ms: u64) -> u64 {
@@ -91,6 +92,18 @@ impl Watermarks {
             .iter_mut()
             .find(|(p, _)| *p == partition)
             .map(|(_, mark)| mark)
+    }
+
+    /// Starts tracking a partition added after start (it vouches for nothing until read).
+    pub fn add_partition(&mut self, partition: i32) {
+        if !self.partitions.iter().any(|(p, _)| *p == partition) {
+            self.partitions.push((partition, PartitionMark::Unknown));
+        }
+    }
+
+    /// The watermark as last computed, without advancing it.
+    pub fn current(&self) -> u64 {
+        self.current
     }
 
     /// A record with `event_time` was read from `partition`.

@@ -1,6 +1,6 @@
 //! The registry of aggregations: one line per aggregation.
 //!
-//! [`aggregations!`] turns the list at the bottom of this file into
+//! `aggregations!` turns the list at the bottom of this file into
 //! - [`AggregationKind`], the enum the REST API, the WebSocket protocol and the web UI use,
 //!   (de)serialized as the aggregation's [`Aggregation::NAME`];
 //! - [`PaneSet`], the partials of *every* registered aggregation for one pane of one series,
@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::aggregation::Aggregation;
+use crate::aggregation::{Aggregation, WindowExtent};
 use crate::window::{SlidingWindow, WindowState};
 
 /// Access to the partial of aggregation `A` inside an [`AnyPane`] or a [`PaneSet`].
@@ -101,7 +101,13 @@ macro_rules! aggregations {
             pub fn kind(&self) -> AggregationKind {
                 match self { $(AnyPane::$variant(_) => AggregationKind::$variant),* }
             }
+
+            /// The aggregation's result for a window whose panes merge to this partial.
+            pub fn finish(&self, extent: WindowExtent) -> Option<f64> {
+                match self { $(AnyPane::$variant(pane) => <$ty as Aggregation>::finish(pane, extent)),* }
+            }
         }
+
 
         $(
             impl Select<$ty> for AnyPane {

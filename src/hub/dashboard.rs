@@ -172,8 +172,10 @@ impl DashboardEntry {
 
     /// Broadcasts an update for each widget (of `only`, or all) whose value or staleness
     /// differs from what subscribers were last told and whose refresh interval has passed.
-    pub(super) fn flush(&mut self, at: &Moment<'_>, only: Option<&HashSet<Uuid>>) {
+    /// Returns how many updates were broadcast.
+    pub(super) fn flush(&mut self, at: &Moment<'_>, only: Option<&HashSet<Uuid>>) -> usize {
         let subscribed = self.sender.receiver_count() > 0;
+        let mut sent = 0;
         for widget in &mut self.widgets {
             if only.is_some_and(|only| !only.contains(&widget.key.id)) {
                 continue;
@@ -205,9 +207,12 @@ impl DashboardEntry {
                 let _ = self.sender.send(Broadcast {
                     text,
                     revision: self.revision,
+                    as_of: update.as_of,
                 });
+                sent += 1;
             }
         }
+        sent
     }
 
     /// Where a subscriber starts: a receiver for everything broadcast from now on and the
@@ -270,6 +275,34 @@ impl DashboardEntry {
         let _ = self.sender.send(Broadcast {
             text,
             revision: self.revision,
+            as_of: None,
         });
+    }
+
+    /// WebSocket subscribers of the dashboard.
+    pub(super) fn subscribers(&self) -> usize {
+        self.sender.receiver_count()
+    }
+
+    /// Its number of widgets.
+    pub(super) fn widget_count(&self) -> usize {
+        self.widgets.len()
+    }
+
+    /// How many of its widgets are stale at `at`.
+    pub(super) fn stale_widgets(&self, at: &Moment<'_>) -> usize {
+        self.widgets
+            .iter()
+            .filter(|w| at.stale(w.refresh_ms))
+            .count()
+    }
+
+    /// The shortest window of its widgets, in seconds.
+    pub(super) fn shortest_window(&self) -> Option<u64> {
+        self.dashboard
+            .widgets
+            .iter()
+            .map(|w| w.window_seconds)
+            .min()
     }
 }

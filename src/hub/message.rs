@@ -53,4 +53,6 @@ pub(super) struct Broadcast {
     /// The revision of the dashboard definition the message belongs to, so a subscriber that
     /// lagged knows whether it missed a `dashboard` message.
     pub(super) revision: u64,
+    /// For an update: the closed time its value is as of, to measure push latency.
+    pub(super) as_of: Option<u64>,
 }

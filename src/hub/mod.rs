@@ -109,12 +109,14 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 pub use self::clock::{Clock, ManualClock, SystemClock};
+pub use self::lifecycle::SubscriptionSummary;
 pub use self::subscription::Subscription;
 
 use self::dashboard::{DashboardEntry, Moment};
 use self::message::StreamMessage;
 use self::subscription::Start;
 use self::values::Values;
+use crate::metrics::HubMetrics;
 use crate::model::Dashboard;
 
 /// How often [`Hub::spawn_ticker`] sends throttled updates and staleness changes.
@@ -148,6 +150,8 @@ struct Shared {
     lags: AtomicU64,
     /// Live subscriptions (WebSocket streams).
     open_streams: watch::Sender<usize>,
+    /// Push and aggregation latency, updates broadcast.
+    metrics: HubMetrics,
 }
 
 /// Everything behind the lock.
@@ -200,6 +204,7 @@ impl Hub {
                 shutdown: watch::Sender::new(false),
                 lags: AtomicU64::new(0),
                 open_streams: watch::Sender::new(0),
+                metrics: HubMetrics::new(),
             }),
         }
     }
@@ -246,7 +251,15 @@ impl Hub {
         let now_ms = self.now_ms();
         let mut guard = self.lock();
         let state = &mut *guard;
+        let closed_before = state.values.closed();
         let changed = state.values.accept(batch);
+        // Time 0 is the dataflow's start, not a closed time of any event.
+        if let Some(closed) = state.values.closed()
+            && closed > 0
+            && Some(closed) != closed_before
+        {
+            self.shared.metrics.closed(now_ms.saturating_sub(closed));
+        }
         if changed.is_empty() {
             return;
         }
@@ -264,11 +277,13 @@ impl Hub {
         touched.sort_unstable();
         touched.dedup();
         let (at, dashboards) = state.split(now_ms);
+        let mut sent = 0;
         for dashboard in touched {
             if let Some(entry) = dashboards.get_mut(&dashboard) {
-                entry.flush(&at, Some(&widgets));
+                sent += entry.flush(&at, Some(&widgets));
             }
         }
+        self.shared.metrics.broadcast(sent);
     }
 
     /// Sends the updates the refresh interval held back, and staleness changes. Called by the
@@ -277,9 +292,11 @@ impl Hub {
         let now_ms = self.now_ms();
         let mut state = self.lock();
         let (at, dashboards) = state.split(now_ms);
-        for entry in dashboards.values_mut() {
-            entry.flush(&at, None);
-        }
+        let sent: usize = dashboards
+            .values_mut()
+            .map(|entry| entry.flush(&at, None))
+            .sum();
+        self.shared.metrics.broadcast(sent);
     }
 
     /// The current value of one widget of one dashboard.

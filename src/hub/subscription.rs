@@ -101,6 +101,9 @@ impl Subscription {
     }
 
     fn deliver(&mut self, message: Broadcast) -> Arc<str> {
+        if let Some(as_of) = message.as_of {
+            self.hub.count_push(as_of);
+        }
         self.revision = message.revision;
         message.text
     }

@@ -114,6 +114,12 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// Checks that the database answers (for readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Every dashboard with its widgets, oldest first.
     pub async fn list_dashboards(&self) -> Result<Vec<Dashboard>, StoreError> {
         rows::load_dashboards(&self.pool, None).await

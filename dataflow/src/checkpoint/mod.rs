@@ -24,7 +24,7 @@
 //! earlier one, and drops panes older than the retention. When the chain grows past twice the
 //! size of its last compaction the writer folds it into one segment. The newest three manifests
 //! are kept, with the segments they need. Every file is framed with a format version and a
-//! checksum and written atomically ([`file`]); a corrupt newest checkpoint is reported and the
+//! checksum and written atomically (see [the `file` module](self::file)); a corrupt newest checkpoint is reported and the
 //! previous one used ([`restore`]).
 
 pub mod file;

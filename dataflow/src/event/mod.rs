@@ -32,6 +32,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+mod fast;
+
+pub use fast::{EventRef, TagList, decode_each};
+
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -390,133 +394,4 @@ fn parse_rfc3339(text: &str) -> EventTime {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn error_of(body: &str) -> EventError {
-        decode(body.as_bytes())
-            .remove(0)
-            .expect_err("should be rejected")
-    }
-
-    #[test]
-    fn accepts_the_contract_example() {
-        let body = r#"{"metric_name": "api.request.latency", "value": 12.5,
-                       "tags": {"host": "web-1", "region": "eu"}, "event_time": 1796000000000}"#;
-        let event = decode_all(body.as_bytes()).expect("valid").remove(0);
-        assert_eq!(event.metric_name, "api.request.latency");
-        assert_eq!(event.value, 12.5);
-        assert_eq!(event.tags.get("region").map(String::as_str), Some("eu"));
-        assert_eq!(event.event_time, Some(1_796_000_000_000));
-    }
-
-    #[test]
-    fn names_the_bad_field() {
-        let cases = [
-            (r#"{"value": 1}"#, "metric_name", RejectReason::MissingField),
-            (
-                r#"{"metric_name": "", "value": 1}"#,
-                "metric_name",
-                RejectReason::InvalidMetricName,
-            ),
-            (
-                r#"{"metric_name": "a b", "value": 1}"#,
-                "metric_name",
-                RejectReason::InvalidMetricName,
-            ),
-            (
-                r#"{"metric_name": 7, "value": 1}"#,
-                "metric_name",
-                RejectReason::InvalidMetricName,
-            ),
-            (
-                r#"{"metric_name": "m"}"#,
-                "value",
-                RejectReason::MissingField,
-            ),
-            (
-                r#"{"metric_name": "m", "value": "1"}"#,
-                "value",
-                RejectReason::InvalidValue,
-            ),
-            (
-                r#"{"metric_name": "m", "value": null}"#,
-                "value",
-                RejectReason::InvalidValue,
-            ),
-            (
-                r#"{"metric_name": "m", "value": 1, "tags": {"a": 1}}"#,
-                "tags",
-                RejectReason::InvalidTags,
-            ),
-            (
-                r#"{"metric_name": "m", "value": 1, "tags": []}"#,
-                "tags",
-                RejectReason::InvalidTags,
-            ),
-            (
-                r#"{"metric_name": "m", "value": 1, "event_time": -5}"#,
-                "event_time",
-                RejectReason::InvalidEventTime,
-            ),
-            (
-                r#"{"metric_name": "m", "value": 1, "event_time": "yesterday"}"#,
-                "event_time",
-                RejectReason::InvalidEventTime,
-            ),
-            (
-                r#"{"metric_name": "m", "value": 1, "event_time": 1.5}"#,
-                "event_time",
-                RejectReason::InvalidEventTime,
-            ),
-            (
-                r#"{"metric_name": "m", "value": 1, "extra": 1}"#,
-                "",
-                RejectReason::UnknownField,
-            ),
-            (
-                r#"{"metric_name": "m", "value": 1"#,
-                "",
-                RejectReason::MalformedJson,
-            ),
-            (r#"42"#, "", RejectReason::MalformedJson),
-        ];
-        for (body, field, reason) in cases {
-            let error = error_of(body);
-            assert_eq!(
-                (error.field, error.reason),
-                (field, reason),
-                "{body}: {error}"
-            );
-        }
-    }
-
-    #[test]
-    fn metric_name_length_is_bounded() {
-        let ok = format!(r#"{{"metric_name": "{}", "value": 1}}"#, "a".repeat(200));
-        assert!(decode_all(ok.as_bytes()).is_ok());
-        let long = format!(r#"{{"metric_name": "{}", "value": 1}}"#, "a".repeat(201));
-        assert_eq!(error_of(&long).reason, RejectReason::InvalidMetricName);
-    }
-
-    #[test]
-    fn arrays_are_decoded_per_element() {
-        let results = decode(br#"[{"metric_name": "a", "value": 1}, {"metric_name": "b"}, {"metric_name": "c", "value": 3}]"#);
-        assert!(results[0].is_ok() && results[2].is_ok());
-        let error = results[1].as_ref().expect_err("second is bad");
-        assert_eq!((error.index, error.field), (Some(1), "value"));
-        assert!(error.to_string().starts_with("event 1: "), "{error}");
-    }
-
-    #[test]
-    fn round_trips_through_its_serialized_form() {
-        let event = Event {
-            metric_name: "m".into(),
-            value: -0.25,
-            tags: BTreeMap::from([("k".to_string(), "v".to_string())]),
-            event_time: Some(5),
-        };
-        let bytes = serde_json::to_vec(&event).expect("serializes");
-        assert_eq!(decode_all(&bytes).expect("decodes"), vec![event]);
-    }
-}
+mod tests;
