@@ -4,6 +4,8 @@
 //! back; rename and delete dashboards. Screenshots go to `target/test-artifacts/browser/`.
 
 mod common;
+#[allow(dead_code)] // only its Broker is used here
+mod observe;
 mod webdriver;
 
 use std::time::Duration;
@@ -585,6 +587,77 @@ async fn dashboard_in_the_browser() {
         .collect();
     assert_eq!(names, ["Checkout"]);
 
+    let errors = browser.page_errors().await;
+    assert!(errors.is_empty(), "script errors on the page: {errors:?}");
+    browser.close().await;
+    server.stop();
+}
+
+/// While Kafka is unreachable the dataflow's time stands still; the server reports the values
+/// as stale, and the page marks them (while its own connection stays live).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_are_marked_stale_while_kafka_is_down() {
+    let mut broker = observe::Broker::start();
+    let server = Server::start("browser-stale", &["--kafka-brokers", &broker.bootstrap]);
+    let dashboard = create_dashboard(
+        &server,
+        "Payments",
+        json!([
+            {"metric_name": "pay.amount", "aggregation": "sum", "window_seconds": 300,
+             "display_config": {"kind": "number", "title": "Paid (5 min)", "unit": "EUR"}},
+            {"metric_name": "pay.amount", "aggregation": "count", "window_seconds": 300,
+             "display_config": {"kind": "line", "title": "Payments", "window_minutes": 1}},
+        ]),
+    )
+    .await;
+    let id = dashboard["dashboard_id"].as_str().expect("id").to_string();
+    let browser = Browser::start(1200, 560).await;
+    browser
+        .open(&server.url(&format!("/#/dashboards/{id}")))
+        .await;
+    ingest(
+        &server,
+        vec![
+            event("pay.amount", 40.0, &[]),
+            event("pay.amount", 2.5, &[]),
+        ],
+    )
+    .await;
+    wait_card_text(&browser, "number", ".number-value", "42.5").await;
+    browser
+        .wait(
+            "fresh values",
+            "return document.querySelector('.card[data-kind=number]').dataset.stale === 'false'",
+        )
+        .await;
+
+    broker.command("down");
+    browser
+        .wait_for(
+            "the values marked stale",
+            "return document.querySelector('.conn[data-state=live]') \
+             && [...document.querySelectorAll('.card')].every((c) => c.dataset.stale === 'true' \
+                 && !c.querySelector('.badge-stale').hidden)",
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(card_text(&browser, "number", ".badge-stale").await, "Stale");
+    assert!(
+        card_text(&browser, "number", ".card-asof")
+            .await
+            .starts_with("as of "),
+        "the card says how old its value is"
+    );
+    browser.screenshot("12-stale-while-kafka-is-down").await;
+
+    broker.command("up");
+    browser
+        .wait_for(
+            "fresh values again",
+            "return [...document.querySelectorAll('.card')].every((c) => c.dataset.stale === 'false')",
+            Duration::from_secs(60),
+        )
+        .await;
     let errors = browser.page_errors().await;
     assert!(errors.is_empty(), "script errors on the page: {errors:?}");
     browser.close().await;

@@ -72,8 +72,8 @@ export async function editWidget(dashboard, widget, placeFor) {
         field('Metric', metric, 'Letters, digits and _ . : -'), metricNames,
         h('div', { class: 'field-row' },
           field('Aggregation', aggregation),
-          field('Window', windowField.el, 'Values from this long ago up to now.')),
-        field('Push at most every (seconds)', refresh, 'Marked stale when older than twice this.'),
+          field('Window', windowField.el, 'How far back the aggregate looks.')),
+        field('Refresh interval (seconds)', refresh, 'Values are pushed at most this often, and marked stale when older than twice this.'),
         h('div', { class: 'field', dataset: { field: 'filter' } }, h('span', { class: 'field-label' }, 'Tag filter'), tags.el)),
       h('fieldset', { class: 'editor-section' },
         h('legend', {}, 'Show as'),
@@ -137,7 +137,6 @@ export async function editWidget(dashboard, widget, placeFor) {
         w: Number(position[2].value), h: Number(position[3].value),
       },
     };
-    delete config.chart;
     return {
       metric_name: metric.value.trim(),
       aggregation: aggregation.value,
