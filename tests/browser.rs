@@ -14,6 +14,10 @@ use common::*;
 use serde_json::{Value, json};
 use webdriver::Browser;
 
+/// One browser test at a time: two Chromiums and their servers on a 2-core machine would
+/// make the timing of a 4 s window flaky.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const LAPTOP: (u32, u32) = (1440, 900);
 const PHONE: (u32, u32) = (390, 844);
 
@@ -26,6 +30,7 @@ struct WidgetForm<'a> {
     window_seconds: u64,
     unit: &'a str,
     thresholds: &'a [(f64, &'a str)],
+    filter: &'a [(&'a str, &'a str)],
     scale: Option<(f64, f64)>,
     history_minutes: Option<u64>,
     table_rows: bool,
@@ -41,6 +46,7 @@ impl Default for WidgetForm<'_> {
             window_seconds: 60,
             unit: "",
             thresholds: &[],
+            filter: &[],
             scale: None,
             history_minutes: None,
             table_rows: false,
@@ -88,6 +94,12 @@ async fn add_widget(browser: &Browser, form: &WidgetForm<'_>, screenshot: Option
     browser
         .fill(&format!("{dialog} input[name=unit]"), form.unit)
         .await;
+    for (i, (tag, value)) in form.filter.iter().enumerate() {
+        browser.click(&format!("{dialog} [data-add=tags]")).await;
+        let row = format!("{dialog} .tags .row-list-row:nth-child({})", i + 1);
+        browser.fill(&format!("{row} .tag-key"), tag).await;
+        browser.fill(&format!("{row} .tag-value"), value).await;
+    }
     for (i, (value, color)) in form.thresholds.iter().enumerate() {
         browser
             .click(&format!("{dialog} [data-add=thresholds]"))
@@ -173,12 +185,14 @@ fn latency(value: f64) -> Value {
 /// Sends two latencies averaging 100 ms and waits for the number card to show them (its
 /// window is 4 s, so screenshots that need it live call this first).
 async fn latency_live(server: &Server, browser: &Browser) {
-    ingest(server, vec![latency(120.0), latency(80.0)]).await;
+    let elsewhere = event("api.latency", 5000.0, &[("host", "web-2")]); // filtered out
+    ingest(server, vec![latency(120.0), latency(80.0), elsewhere]).await;
     wait_card_text(browser, "number", ".number-value", "100").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_the_browser() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let mut server = Server::start("browser", &[]);
     let browser = Browser::start(LAPTOP.0, LAPTOP.1).await;
     for old in std::fs::read_dir(&browser.artifacts)
@@ -230,6 +244,7 @@ async fn dashboard_in_the_browser() {
             window_seconds: 4,
             unit: "ms",
             thresholds: &[(0.0, "green"), (150.0, "amber"), (300.0, "red")],
+            filter: &[("host", "web-1")],
             ..WidgetForm::default()
         },
         None,
@@ -290,6 +305,7 @@ async fn dashboard_in_the_browser() {
     assert_eq!(kinds, ["number", "line", "gauge", "table"]);
     assert_eq!(widgets[0]["window_seconds"], 4);
     assert_eq!(widgets[0]["display_config"]["unit"], "ms");
+    assert_eq!(widgets[0]["filter"], json!({"host": "web-1"}));
     assert_eq!(
         widgets[0]["display_config"]["thresholds"],
         json!([{"value": 0, "color": "green"}, {"value": 150, "color": "amber"},
@@ -597,6 +613,7 @@ async fn dashboard_in_the_browser() {
 /// as stale, and the page marks them (while its own connection stays live).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_are_marked_stale_while_kafka_is_down() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let mut broker = observe::Broker::start();
     let server = Server::start("browser-stale", &["--kafka-brokers", &broker.bootstrap]);
     let dashboard = create_dashboard(

@@ -152,7 +152,8 @@ export async function editWidget(dashboard, widget, placeFor) {
   return new Promise((resolve) => {
     const close = (result) => { dialog.close(); dialog.remove(); resolve(result); };
     const fail = (err) => {
-      error.textContent = err.message;
+      // The server names fields by their place in the request (`update[0].window_seconds`).
+      error.textContent = err.message.replace(/^(add|update|remove)\[\d+\]\.?/, '');
       form.querySelectorAll('[aria-invalid]').forEach((el) => el.removeAttribute('aria-invalid'));
       const name = fieldName(err.field);
       const target = name && (form.querySelector(`[name="${name}"]`) || form.querySelector(`[data-field="${name}"] input`));
