@@ -183,6 +183,7 @@ class Board {
       h('footer', { class: 'card-foot' }, card.query, card.asOf),
       h('span', { class: 'resize-handle', 'aria-hidden': 'true' }));
       card.view = createView(display.kind, body, this.ctx);
+      card.el.tabIndex = this.editing ? 0 : -1;
       this.cards.set(widget.widget_id, card);
     }
     card.title.textContent = titleOf(widget);

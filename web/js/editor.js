@@ -156,7 +156,7 @@ export async function editWidget(dashboard, widget, placeFor) {
       error.textContent = err.message.replace(/^(add|update|remove)\[\d+\]\.?/, '');
       form.querySelectorAll('[aria-invalid]').forEach((el) => el.removeAttribute('aria-invalid'));
       const name = fieldName(err.field);
-      const target = name && (form.querySelector(`[name="${name}"]`) || form.querySelector(`[data-field="${name}"] input`));
+      const target = name && (form.querySelector(`[name="${CSS.escape(name)}"]`) || form.querySelector(`[data-field="${CSS.escape(name)}"] input`));
       if (target) {
         target.setAttribute('aria-invalid', 'true');
         target.focus();
