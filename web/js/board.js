@@ -10,7 +10,7 @@ import { editWidget } from './editor.js';
 import { createView, displayOf, phaseOf, titleOf } from './widgets.js';
 import { arrange, enableDragging, firstFree, validPlace } from './layout.js';
 import { History } from './history.js';
-import { clock, formatFilter, formatSeconds } from './format.js';
+import { clock, formatFilter, formatSeconds, widgetsPhrase } from './format.js';
 
 // Rows a card takes at least on a phone-width screen.
 const NARROW_MIN_HEIGHT = { number: 2, gauge: 3, line: 3, table: 3 };
@@ -304,7 +304,7 @@ class Board {
   async remove() {
     const done = await confirmAction({
       title: 'Delete dashboard?',
-      message: `“${this.dashboard.name}” and its ${this.dashboard.widgets.length} widgets will be deleted for everyone. This cannot be undone.`,
+      message: `“${this.dashboard.name}”${widgetsPhrase(this.dashboard)} will be deleted for everyone. This cannot be undone.`,
       confirm: 'Delete dashboard',
       submit: () => api.deleteDashboard(this.id),
     });

@@ -97,3 +97,10 @@ export function dateTime(ms) {
 export function formatFilter(filter) {
   return Object.entries(filter || {}).map(([k, v]) => `${k}=${v}`).join(', ');
 }
+
+// " and its 3 widgets" / " and its widget" / "" (for a deletion warning).
+export function widgetsPhrase(dashboard) {
+  const n = dashboard.widgets.length;
+  if (n === 0) return '';
+  return n === 1 ? ' and its widget' : ` and its ${n} widgets`;
+}

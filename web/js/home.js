@@ -3,7 +3,7 @@
 import { h, icon, replace, toast } from './dom.js';
 import * as api from './api.js';
 import { askText, confirmAction } from './dialogs.js';
-import { ago } from './format.js';
+import { ago, widgetsPhrase } from './format.js';
 import { displayOf, KINDS } from './widgets.js';
 
 // Shows the dashboards in `view`; returns a function that tears the view down.
@@ -71,7 +71,7 @@ export function showHome(view, { setCrumbs }) {
   async function remove(d) {
     const done = await confirmAction({
       title: 'Delete dashboard?',
-      message: `“${d.name}” and its ${d.widgets.length} widgets will be deleted for everyone. This cannot be undone.`,
+      message: `“${d.name}”${widgetsPhrase(d)} will be deleted for everyone. This cannot be undone.`,
       confirm: 'Delete dashboard',
       submit: () => api.deleteDashboard(d.dashboard_id),
     });
