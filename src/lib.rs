@@ -12,6 +12,7 @@
 //! - [`ingest`]: `POST /ingest` → Kafka.
 //! - [`hub`]: latest widget values, staleness, refresh throttling, per-dashboard fan-out.
 //! - [`ws`]: `WS /stream/{dashboard_id}`.
+//! - [`ui`]: the web dashboard at `/`, its assets compiled into the binary.
 //! - [`bridge`]: where timely worker threads hand values to tokio.
 //! - [`metrics`]: `GET /metrics`; [`health`]: `GET /healthz` and `GET /readyz`.
 //! - [`server`]: wires it all together and runs it.
@@ -29,4 +30,5 @@ pub mod metrics;
 pub mod model;
 pub mod server;
 pub mod store;
+pub mod ui;
 pub mod ws;

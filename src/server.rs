@@ -154,6 +154,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         .unify()
         .or(crate::ws::routes(hub.clone(), auth))
         .or(observability)
+        .or(crate::ui::routes())
         .recover(crate::error::recover);
         let listener = TcpListener::bind(config.http)
             .await

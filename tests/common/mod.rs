@@ -42,27 +42,31 @@ impl Server {
 
     /// Starts `flowboard serve` on `data_dir`.
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Server {
-        Server::start_with_env_in(data_dir, extra, &[])
+        Server::start_on(data_dir, "127.0.0.1:0", extra)
     }
 
     /// Starts `flowboard serve` with `extra` flags and environment variables `env`.
     pub fn start_with_env(name: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        Server::start_with_env_in(temp_data_dir(name), extra, env)
+        Server::start_configured(temp_data_dir(name), "127.0.0.1:0", extra, env)
     }
 
-    fn start_with_env_in(data_dir: PathBuf, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    /// Starts `flowboard serve` on `data_dir`, listening on `http` (say, the address of a
+    /// server that was stopped, so its clients can reconnect).
+    pub fn start_on(data_dir: PathBuf, http: &str, extra: &[&str]) -> Server {
+        Server::start_configured(data_dir, http, extra, &[])
+    }
+
+    fn start_configured(
+        data_dir: PathBuf,
+        http: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_flowboard"));
         command.envs(env.iter().copied());
         command
             .arg("serve")
-            .args([
-                "--http",
-                "127.0.0.1:0",
-                "--workers",
-                "2",
-                "--partitions",
-                "4",
-            ])
+            .args(["--http", http, "--workers", "2", "--partitions", "4"])
             .arg("--data-dir")
             .arg(&data_dir)
             .args(extra)
