@@ -73,15 +73,7 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn flowboard");
-        let stderr = child.stderr.take().expect("stderr");
-        let (sender, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let log = forward_lines(child.stderr.take().expect("stderr"));
         let mut base = None;
         let mut brokers = None;
         let mut startup_log = Vec::new();
@@ -94,7 +86,6 @@ impl Server {
                     startup_log.join("\n")
                 )
             });
-            let line = strip_ansi(&line);
             startup_log.push(line.clone());
             if let Some(at) = line.find("listening on http://") {
                 base = Some(line[at + "listening on ".len()..].trim().to_string());
@@ -130,21 +121,8 @@ impl Server {
     }
 
     /// Stops the server with SIGTERM and waits for it.
-    pub fn stop(mut self) -> PathBuf {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return self.data_dir.clone();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.data_dir.clone()
+    pub fn stop(self) -> PathBuf {
+        self.terminate().data_dir
     }
 }
 
@@ -154,7 +132,7 @@ impl Drop for Server {
         let _ = self.child.wait();
         if std::thread::panicking() {
             // Show what the server said, to explain the failure.
-            let lines: Vec<String> = self.log.try_iter().map(|l| strip_ansi(&l)).collect();
+            let lines: Vec<String> = self.log.try_iter().collect();
             let interesting: Vec<&String> = lines
                 .iter()
                 .filter(|l| !l.contains("PartitionEOF"))
@@ -544,31 +522,11 @@ impl Server {
             let _ = self.child.wait();
         }
         // The reader thread ends at EOF, once the process is gone.
-        let mut log = Vec::new();
-        while let Ok(line) = self.log.recv_timeout(Duration::from_secs(5)) {
-            log.push(strip_ansi(&line));
-        }
+        let log = self.log.iter().collect();
         Stopped {
             data_dir: self.data_dir.clone(),
             log,
             exited,
-        }
-    }
-
-    /// Waits for a log line containing `needle`; panics after `timeout`.
-    pub fn wait_log(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.log.recv_timeout(left) {
-                Ok(line) => {
-                    let line = strip_ansi(&line);
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no log line with {needle:?} within {timeout:?}"),
-            }
         }
     }
 
