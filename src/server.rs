@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use dataflow::pipeline::{Pipeline, PipelineConfig, WidgetControl};
-use dataflow::time::{PANE_MS, now_ms};
+use dataflow::time::{now_ms, pane_end};
 use tokio::net::TcpListener;
 use warp::Filter;
 
@@ -122,13 +122,11 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                 }
             }
         });
-        // Serve once the dataflow caught up with what Kafka held when we started (the restored
-        // checkpoint plus the replay after it): a client's first snapshot then shows current
-        // values, not blanks or a half-replayed state.
-        let caught_up = started_at.saturating_sub(config.watermark_delay.as_millis() as u64)
-            / PANE_MS
-            * PANE_MS;
-        wait_for_closed_time(&hub, caught_up, STARTUP_CATCH_UP).await;
+        // Serve once the dataflow closed the pane holding our start time: by then it has the
+        // restored checkpoint and every event stamped before we started (replayed from Kafka,
+        // even late ones, which enter right after the checkpoint's boundary), so a client's first
+        // snapshot shows current values, not blanks or a half-replayed state.
+        wait_for_closed_time(&hub, pane_end(started_at), STARTUP_CATCH_UP).await;
         let routes = crate::api::Api::new(
             store,
             hub.clone(),
