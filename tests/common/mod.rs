@@ -419,23 +419,25 @@ impl Broker {
         }
     }
 
-    fn command(&mut self, command: &str, done: &str) {
+    /// Sends a command (`down` or `up`) and waits until the broker confirmed it.
+    pub fn command(&mut self, command: &str) {
         use std::io::Write;
         writeln!(self.stdin, "{command}").expect("write to broker stdin");
         self.stdin.flush().expect("flush broker stdin");
-        if let Err(seen) = wait_line(&self.log, done, Duration::from_secs(10)) {
+        let done = format!("broker {command}");
+        if let Err(seen) = wait_line(&self.log, &done, Duration::from_secs(10)) {
             panic!("broker did not confirm `{command}`; log: {seen:#?}");
         }
     }
 
     /// Makes the broker unreachable (returns once it confirmed).
     pub fn down(&mut self) {
-        self.command("down", "broker down");
+        self.command("down");
     }
 
     /// Makes the broker reachable again.
     pub fn up(&mut self) {
-        self.command("up", "broker up");
+        self.command("up");
     }
 }
 
