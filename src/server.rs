@@ -125,8 +125,18 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         // Serve once the dataflow closed the pane holding our start time: by then it has the
         // restored checkpoint and every event stamped before we started (replayed from Kafka,
         // even late ones, which enter right after the checkpoint's boundary), so a client's first
-        // snapshot shows current values, not blanks or a half-replayed state.
-        wait_for_closed_time(&hub, pane_end(started_at), STARTUP_CATCH_UP).await;
+        // snapshot shows current values, not blanks or a half-replayed state. A shutdown
+        // request meanwhile still gets its final checkpoint.
+        let mut shutdown = Box::pin(shutdown_signal());
+        tokio::select! {
+            () = wait_for_closed_time(&hub, pane_end(started_at), STARTUP_CATCH_UP) => {}
+            () = &mut shutdown => {
+                tracing::info!("shutdown requested before serving");
+                hub.shutdown();
+                let _ = ticker.await;
+                return anyhow::Ok(());
+            }
+        }
         let routes = crate::api::Api::new(
             store,
             hub.clone(),
@@ -150,7 +160,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         warp::serve(routes)
             .incoming(listener)
             .graceful(async move {
-                shutdown_signal().await;
+                shutdown.await;
                 tracing::info!("shutdown requested: closing WebSocket streams");
                 // Stops the ticker; every stream sends its close frame.
                 stopping.shutdown();
