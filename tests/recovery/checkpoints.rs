@@ -49,13 +49,19 @@ pub fn manifest_boundary(path: &Path) -> u64 {
         .expect("manifest name")
 }
 
-/// Polls until `dir` holds at least `n` manifests.
-pub async fn wait_manifests(dir: &Path, n: usize, timeout: Duration) {
+/// Polls until `dir` holds a checkpoint whose boundary is after `time`; returns its boundary.
+pub async fn wait_checkpoint_after(dir: &Path, time: u64, timeout: Duration) -> u64 {
     let deadline = Instant::now() + timeout;
-    while checkpoint_files(dir, "manifest-").len() < n {
+    loop {
+        let newest = checkpoint_files(dir, "manifest-")
+            .last()
+            .map(|m| manifest_boundary(m));
+        if let Some(boundary) = newest.filter(|b| *b > time) {
+            return boundary;
+        }
         assert!(
             Instant::now() < deadline,
-            "fewer than {n} checkpoints in {} after {timeout:?}",
+            "no checkpoint after {time} in {} within {timeout:?} (newest: {newest:?})",
             dir.display()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -45,7 +45,7 @@ async fn sigkill_at_random_points_then_values_are_exact() {
     let board = Board::create(&server).await;
     let started = now_ms();
     let producer = ContinuousProducer::start(&broker, 0);
-    wait_manifests(&server.checkpoint_dir(), 1, Duration::from_secs(30)).await;
+    wait_checkpoint_after(&server.checkpoint_dir(), started, SETTLE).await;
 
     let mut restored = Vec::new();
     let mut torn_writes = 0;
@@ -86,7 +86,7 @@ async fn sigkill_at_random_points_then_values_are_exact() {
 
     // Restores came from checkpoints that held data, never went backwards, and moved on.
     assert!(
-        restored[0] >= started / 1000 * 1000,
+        restored[0] > started,
         "restored {restored:?}, started at {started}"
     );
     assert!(
@@ -125,12 +125,14 @@ async fn restore_with_other_worker_counts_keeps_values() {
 
     acked.extend(produce_range(&producer, 600, 1200).await);
     board.wait_exact(&server, &acked, SETTLE).await;
-    wait_manifests(&server.checkpoint_dir(), 2, Duration::from_secs(30)).await;
+    let written = wait_checkpoint_after(&server.checkpoint_dir(), last, SETTLE).await;
+    // Some events only Kafka has when the server dies: restored plus replayed at 3 workers.
+    acked.extend(produce_range(&producer, 1200, 1300).await);
     let data_dir = server.kill9();
     let server = Server::start_with_brokers(data_dir, &broker, 3, &CHECKPOINT_EVERY_SECOND);
-    assert!(restored_boundary(&server) > last);
+    assert!(restored_boundary(&server) >= written);
     board.wait_exact(&server, &acked, SETTLE).await;
-    acked.extend(produce_range(&producer, 1200, 1500).await);
+    acked.extend(produce_range(&producer, 1300, 1500).await);
     board.wait_exact(&server, &acked, SETTLE).await;
 }
 
@@ -147,7 +149,7 @@ async fn corrupt_newest_checkpoint_falls_back_to_the_previous_one() {
     let board = Board::create(&server).await;
     let mut acked = produce_range(&producer, 0, 400).await;
     board.wait_exact(&server, &acked, SETTLE).await;
-    wait_manifests(&checkpoints, 2, Duration::from_secs(30)).await;
+    wait_checkpoint_after(&checkpoints, now_ms(), SETTLE).await;
     acked.extend(produce_range(&producer, 400, 800).await);
     board.wait_exact(&server, &acked, SETTLE).await;
 
@@ -172,7 +174,7 @@ async fn corrupt_newest_checkpoint_falls_back_to_the_previous_one() {
     // Round 2: events keep coming through the shutdown, so the final checkpoint has a segment
     // of its own; truncate that segment.
     let continuous = ContinuousProducer::start(&broker, 800);
-    wait_manifests(&checkpoints, 2, Duration::from_secs(30)).await;
+    wait_checkpoint_after(&checkpoints, manifest_boundary(&newest), SETTLE).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let stopped = tokio::task::spawn_blocking(move || server.terminate())
         .await
@@ -261,7 +263,7 @@ async fn reconnecting_after_sigkill_gets_restored_snapshot() {
     let board = Board::create(&server).await;
     let mut acked = produce_range(&producer, 0, 500).await;
     board.wait_exact(&server, &acked, SETTLE).await;
-    wait_manifests(&server.checkpoint_dir(), 2, Duration::from_secs(30)).await;
+    wait_checkpoint_after(&server.checkpoint_dir(), now_ms(), SETTLE).await;
     let mut stream = Stream::connect(&server, &board.id).await;
     let first = stream
         .next(Duration::from_secs(10))
