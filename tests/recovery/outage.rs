@@ -97,8 +97,8 @@ async fn ingest_through_outage(
     tokio::time::sleep(Duration::from_secs(10)).await;
     let up = Instant::now();
     broker.up();
-    // Run on until every lane had a request acknowledged after the outage (the producer's
-    // reconnect backoff may take a few seconds).
+    // Run on until ingest works again (the producer's reconnect backoff may take a few
+    // seconds), and a little longer so the lanes get requests acknowledged after the outage.
     let deadline = Instant::now() + SETTLE;
     let probe = json!({"metric_name": "probe", "value": 1.0});
     while post(server, "/ingest", &probe).await.0 != 202 {
