@@ -1,5 +1,6 @@
 //! Black-box test harness: starts the real `flowboard` binary on `127.0.0.1:0` with its
-//! embedded broker, and talks to it as clients do (HTTP, WebSocket, a Kafka producer).
+//! embedded broker, or against a standalone `flowboard broker` process that outlives it, kills
+//! or stops it, and talks to it as clients do (HTTP, WebSocket, a Kafka producer).
 
 #![allow(dead_code)]
 
