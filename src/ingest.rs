@@ -178,7 +178,15 @@ impl Ingest {
                 .payload(payload.as_slice());
             self.producer.send(record, Timeout::After(self.timeout))
         });
-        for result in join_all(sends).await {
+        // librdkafka's idempotent producer does not always enforce its message timeout while
+        // no broker is reachable: bound the wait ourselves, so a client gets its 503 in time.
+        let Ok(results) = tokio::time::timeout(self.timeout, join_all(sends)).await else {
+            return Err(IngestError::Unavailable(format!(
+                "not acknowledged within {:?}",
+                self.timeout
+            )));
+        };
+        for result in results {
             if let Err((error, _)) = result {
                 return Err(IngestError::Unavailable(error.to_string()));
             }

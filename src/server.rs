@@ -1,9 +1,11 @@
 //! Wires the server together: state shared by the HTTP handlers, the routes, and startup.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use dataflow::pipeline::{Pipeline, PipelineConfig, WidgetControl};
+use dataflow::time::{now_ms, pane_end};
 use tokio::net::TcpListener;
 use warp::Filter;
 
@@ -33,6 +35,7 @@ pub type SharedState = Arc<AppState>;
 
 /// `flowboard serve`: runs until Ctrl-C / SIGTERM.
 pub fn serve(config: Config) -> anyhow::Result<()> {
+    let started_at = now_ms();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("flowboard-io")
@@ -127,13 +130,28 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         let watched = pipeline.stats();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
                 if watched.failed.load(std::sync::atomic::Ordering::SeqCst) {
                     tracing::error!("a dataflow worker failed; exiting");
                     std::process::exit(70);
                 }
             }
         });
+        // Serve once the dataflow closed the pane holding our start time: by then it has the
+        // restored checkpoint and every event stamped before we started (replayed from Kafka,
+        // even late ones, which enter right after the checkpoint's boundary), so a client's first
+        // snapshot shows current values, not blanks or a half-replayed state. A shutdown
+        // request meanwhile still gets its final checkpoint.
+        let mut shutdown = Box::pin(shutdown_signal());
+        tokio::select! {
+            () = wait_for_closed_time(&hub, pane_end(started_at), STARTUP_CATCH_UP) => {}
+            () = &mut shutdown => {
+                tracing::info!("shutdown requested before serving");
+                hub.shutdown();
+                let _ = ticker.await;
+                return anyhow::Ok(());
+            }
+        }
         let observability = crate::metrics::routes(metrics)
             .or(crate::health::routes(health))
             .unify();
@@ -165,7 +183,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         warp::serve(routes)
             .incoming(listener)
             .graceful(async move {
-                shutdown_signal().await;
+                shutdown.await;
                 tracing::info!("shutdown requested: closing WebSocket streams");
                 // Stops the ticker; every stream sends its close frame.
                 stopping.shutdown();
@@ -173,15 +191,33 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             .run()
             .await;
         // warp's graceful shutdown does not wait for upgraded connections.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), hub.wait_streams_closed())
-            .await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), hub.wait_streams_closed()).await;
         let _ = ticker.await;
         anyhow::Ok(())
     })?;
     tracing::info!("shutting down");
-    pipeline.shutdown(std::time::Duration::from_secs(10));
+    pipeline.shutdown(Duration::from_secs(10));
     drop(embedded);
     Ok(())
+}
+
+/// Longest wait at startup for the dataflow to catch up before serving anyway.
+const STARTUP_CATCH_UP: Duration = Duration::from_secs(30);
+
+/// Waits until the hub's closed time reaches `time`, at most `timeout`.
+async fn wait_for_closed_time(hub: &Hub, time: u64, timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while hub.closed_time().is_none_or(|closed| closed < time) {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                closed_time = hub.closed_time(),
+                "the dataflow has not caught up within {timeout:?}; serving values that lag behind"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(closed_time = time, "dataflow caught up");
 }
 
 /// `flowboard broker`: runs the embedded broker until Ctrl-C / SIGTERM.

@@ -614,7 +614,7 @@ async fn dashboard_in_the_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_are_marked_stale_while_kafka_is_down() {
     let _alone = ONE_AT_A_TIME.lock().await;
-    let mut broker = observe::Broker::start();
+    let mut broker = Broker::start();
     let server = Server::start("browser-stale", &["--kafka-brokers", &broker.bootstrap]);
     let dashboard = create_dashboard(
         &server,

@@ -1,5 +1,6 @@
 //! Black-box test harness: starts the real `flowboard` binary on `127.0.0.1:0` with its
-//! embedded broker, and talks to it as clients do (HTTP, WebSocket, a Kafka producer).
+//! embedded broker, or against a standalone `flowboard broker` process that outlives it, kills
+//! or stops it, and talks to it as clients do (HTTP, WebSocket, a Kafka producer).
 
 #![allow(dead_code)]
 
@@ -24,6 +25,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// Log lines after startup.
     pub log: mpsc::Receiver<String>,
+    /// Log lines up to and including the `listening on` line.
+    pub startup_log: Vec<String>,
 }
 
 /// A fresh, empty data directory under the target dir.
@@ -47,29 +50,41 @@ impl Server {
 
     /// Starts `flowboard serve` with `extra` flags and environment variables `env`.
     pub fn start_with_env(name: &str, extra: &[&str], env: &[(&str, &str)]) -> Server {
-        Server::start_configured(temp_data_dir(name), "127.0.0.1:0", extra, env)
+        Server::launch_with_env(
+            temp_data_dir(name),
+            &Server::defaults("127.0.0.1:0", extra),
+            env,
+        )
     }
 
     /// Starts `flowboard serve` on `data_dir`, listening on `http` (say, the address of a
     /// server that was stopped, so its clients can reconnect).
     pub fn start_on(data_dir: PathBuf, http: &str, extra: &[&str]) -> Server {
-        Server::start_configured(data_dir, http, extra, &[])
+        Server::launch(data_dir, &Server::defaults(http, extra))
     }
 
-    fn start_configured(
-        data_dir: PathBuf,
-        http: &str,
-        extra: &[&str],
-        env: &[(&str, &str)],
-    ) -> Server {
+    /// The flags tests use unless they say otherwise, then `extra`.
+    fn defaults<'a>(http: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec!["--http", http, "--workers", "2", "--partitions", "4"];
+        args.extend_from_slice(extra);
+        args
+    }
+
+    /// Starts `flowboard serve --data-dir data_dir` with exactly `args` (no defaults), and waits
+    /// until it names its HTTP address and Kafka bootstrap servers.
+    pub fn launch(data_dir: PathBuf, args: &[&str]) -> Server {
+        Server::launch_with_env(data_dir, args, &[])
+    }
+
+    /// [`Server::launch`] with environment variables `env`.
+    pub fn launch_with_env(data_dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_flowboard"));
         command.envs(env.iter().copied());
         command
             .arg("serve")
-            .args(["--http", http, "--workers", "2", "--partitions", "4"])
             .arg("--data-dir")
             .arg(&data_dir)
-            .args(extra)
+            .args(args)
             .env(
                 "RUST_LOG",
                 std::env::var("FLOWBOARD_TEST_LOG").unwrap_or_else(|_| "info".into()),
@@ -78,24 +93,20 @@ impl Server {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = command.spawn().expect("spawn flowboard");
-        let stderr = child.stderr.take().expect("stderr");
-        let (sender, log) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let log = forward_lines(child.stderr.take().expect("stderr"));
         let mut base = None;
         let mut brokers = None;
+        let mut startup_log = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         while base.is_none() || brokers.is_none() {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = log.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("server did not start; base={base:?} brokers={brokers:?}")
+                panic!(
+                    "server did not start; base={base:?} brokers={brokers:?}; log:\n{}",
+                    startup_log.join("\n")
+                )
             });
-            let line = strip_ansi(&line);
+            startup_log.push(line.clone());
             if let Some(at) = line.find("listening on http://") {
                 base = Some(line[at + "listening on ".len()..].trim().to_string());
             }
@@ -115,6 +126,7 @@ impl Server {
             brokers: brokers.unwrap_or_default(),
             data_dir,
             log,
+            startup_log,
         }
     }
 
@@ -129,21 +141,8 @@ impl Server {
     }
 
     /// Stops the server with SIGTERM and waits for it.
-    pub fn stop(mut self) -> PathBuf {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return self.data_dir.clone();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.data_dir.clone()
+    pub fn stop(self) -> PathBuf {
+        self.terminate().data_dir
     }
 }
 
@@ -153,7 +152,7 @@ impl Drop for Server {
         let _ = self.child.wait();
         if std::thread::panicking() {
             // Show what the server said, to explain the failure.
-            let lines: Vec<String> = self.log.try_iter().map(|l| strip_ansi(&l)).collect();
+            let lines: Vec<String> = self.log.try_iter().collect();
             let interesting: Vec<&String> = lines
                 .iter()
                 .filter(|l| !l.contains("PartitionEOF"))
@@ -370,5 +369,262 @@ pub fn value_in(message: &Value, widget_id: &str) -> Option<Value> {
             .find(|w| w["widget_id"] == widget_id)
             .map(|w| w["value"].clone()),
         _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes that outlive each other: a standalone broker, servers killed and restarted on it.
+// ---------------------------------------------------------------------------------------------
+
+/// A `flowboard broker` process: the embedded broker on its own, so servers can be killed and
+/// restarted against data that outlives them. `down` / `up` make it unreachable / reachable.
+pub struct Broker {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    /// `HOST:PORT` it printed.
+    pub bootstrap: String,
+    log: mpsc::Receiver<String>,
+}
+
+/// Spawns a reader thread that forwards `stderr`'s lines, ANSI-stripped.
+fn forward_lines(stderr: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, log) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if sender.send(strip_ansi(&line)).is_err() {
+                break;
+            }
+        }
+    });
+    log
+}
+
+/// Waits for a line containing `needle`; returns it, or every line seen on timeout.
+fn wait_line(
+    log: &mpsc::Receiver<String>,
+    needle: &str,
+    timeout: Duration,
+) -> Result<String, Vec<String>> {
+    let deadline = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match log.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return Ok(line),
+            Ok(line) => seen.push(line),
+            Err(_) => return Err(seen),
+        }
+    }
+}
+
+impl Broker {
+    /// Starts a broker whose `metrics` topic has 4 partitions.
+    pub fn start() -> Broker {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flowboard"))
+            .args(["broker", "--partitions", "4"])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn flowboard broker");
+        let stdin = child.stdin.take().expect("stdin");
+        let log = forward_lines(child.stderr.take().expect("stderr"));
+        let marker = "kafka bootstrap servers: ";
+        let line = wait_line(&log, marker, Duration::from_secs(30))
+            .unwrap_or_else(|seen| panic!("broker did not start; log: {seen:#?}"));
+        let bootstrap = line[line.find(marker).unwrap_or(0) + marker.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        Broker {
+            child,
+            stdin,
+            bootstrap,
+            log,
+        }
+    }
+
+    /// Sends a command (`down` or `up`) and waits until the broker confirmed it.
+    pub fn command(&mut self, command: &str) {
+        use std::io::Write;
+        writeln!(self.stdin, "{command}").expect("write to broker stdin");
+        self.stdin.flush().expect("flush broker stdin");
+        let done = format!("broker {command}");
+        if let Err(seen) = wait_line(&self.log, &done, Duration::from_secs(10)) {
+            panic!("broker did not confirm `{command}`; log: {seen:#?}");
+        }
+    }
+
+    /// Makes the broker unreachable (returns once it confirmed).
+    pub fn down(&mut self) {
+        self.command("down");
+    }
+
+    /// Makes the broker reachable again.
+    pub fn up(&mut self) {
+        self.command("up");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a server said after it was asked to stop.
+pub struct Stopped {
+    /// Its data directory, for a restart.
+    pub data_dir: PathBuf,
+    /// Log lines after startup, up to its exit.
+    pub log: Vec<String>,
+    /// Whether it exited on its own (rather than being killed after the grace period).
+    pub exited: bool,
+}
+
+impl Server {
+    /// Starts `flowboard serve` on `data_dir` against `broker`, with `workers` workers and
+    /// `extra` flags, on any free port.
+    pub fn start_with_brokers(
+        data_dir: PathBuf,
+        broker: &Broker,
+        workers: usize,
+        extra: &[&str],
+    ) -> Server {
+        Server::start_with_brokers_at(data_dir, broker, workers, "127.0.0.1:0", extra)
+    }
+
+    /// Like [`Server::start_with_brokers`], on HTTP address `http` (to restart on the same port).
+    pub fn start_with_brokers_at(
+        data_dir: PathBuf,
+        broker: &Broker,
+        workers: usize,
+        http: &str,
+        extra: &[&str],
+    ) -> Server {
+        let workers = workers.to_string();
+        let mut args = vec![
+            "--http",
+            http,
+            "--workers",
+            &workers,
+            "--kafka-brokers",
+            &broker.bootstrap,
+        ];
+        args.extend_from_slice(extra);
+        Server::launch(data_dir, &args)
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Kills the server with SIGKILL (no shutdown of any kind) and reaps it.
+    pub fn kill9(mut self) -> PathBuf {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+        self.data_dir.clone()
+    }
+
+    /// Stops the server with SIGTERM, waits for it to exit (at most 30 s, then SIGKILL), and
+    /// returns what it logged meanwhile.
+    pub fn terminate(mut self) -> Stopped {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut exited = false;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                exited = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // The reader thread ends at EOF, once the process is gone.
+        let log = self.log.iter().collect();
+        Stopped {
+            data_dir: self.data_dir.clone(),
+            log,
+            exited,
+        }
+    }
+
+    /// `<data-dir>/checkpoints`.
+    pub fn checkpoint_dir(&self) -> PathBuf {
+        self.data_dir.join("checkpoints")
+    }
+}
+
+/// The value of `key=` in a structured log line (`boundary=1796000000000`).
+pub fn log_field(line: &str, key: &str) -> Option<u64> {
+    let at = line.find(&format!("{key}="))? + key.len() + 1;
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Checkpoint files in `dir` whose name starts with `prefix` (`manifest-`, `segment-`), sorted
+/// oldest (smallest number) first.
+pub fn checkpoint_files(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(prefix) && n.ends_with(".ckpt"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+impl Stream {
+    /// Connects to `url` (`ws://…/stream/{id}`), retrying while the server is not up yet, for
+    /// at most `timeout`.
+    pub async fn connect_retrying(url: &str, timeout: Duration) -> Stream {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match tokio_tungstenite::connect_async(url).await {
+                Ok((socket, _)) => return Stream { socket },
+                Err(error) if Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("websocket {url} did not connect within {timeout:?}: {error}"),
+            }
+        }
+    }
+
+    /// Reads until the server's close frame; returns its code (`None` if the connection ended
+    /// without one, or nothing came within `timeout`).
+    pub async fn close_code(&mut self, timeout: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
+            if let Message::Close(frame) = message {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
     }
 }

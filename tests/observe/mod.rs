@@ -1,9 +1,9 @@
 //! Support for the observability tests: scraping and reading `/metrics`, `promtool check
-//! metrics`, waiting for `/readyz`, and a `flowboard broker` process to take down and up.
+//! metrics`, waiting for `/readyz` (the broker process to take down and up is [`crate::common::Broker`]).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -153,58 +153,5 @@ pub async fn wait_ready(server: &Server, ready: bool) -> Value {
             if ready { "ready" } else { "not ready" }
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// `flowboard broker`, controlled through its standard input.
-pub struct Broker {
-    child: Child,
-    stdin: ChildStdin,
-    /// Its bootstrap servers.
-    pub bootstrap: String,
-}
-
-impl Broker {
-    /// Starts it with two partitions.
-    pub fn start() -> Broker {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flowboard"))
-            .args(["broker", "--partitions", "2"])
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn flowboard broker");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let bootstrap = loop {
-            let line = lines
-                .next()
-                .expect("broker printed its address")
-                .expect("log line");
-            if let Some(at) = line.find("kafka bootstrap servers: ") {
-                let rest = &line[at + "kafka bootstrap servers: ".len()..];
-                break rest.split_whitespace().next().unwrap_or("").to_string();
-            }
-        };
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
-        Broker {
-            child,
-            stdin,
-            bootstrap,
-        }
-    }
-
-    /// Sends `down` or `up`.
-    pub fn command(&mut self, command: &str) {
-        writeln!(self.stdin, "{command}").expect("broker command");
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
