@@ -9,6 +9,7 @@ use dataflow::stats::PipelineStats;
 use tokio::sync::mpsc;
 
 use crate::hub::Hub;
+use crate::values_topic::Publisher;
 
 /// A sink callback for the dataflow, and the receiving end to pass to [`forward`].
 pub fn channel() -> (SinkFn, mpsc::UnboundedReceiver<SinkBatch>) {
@@ -20,16 +21,22 @@ pub fn channel() -> (SinkFn, mpsc::UnboundedReceiver<SinkBatch>) {
     (sink, receiver)
 }
 
-/// Applies sink batches to the hub until the dataflow stops, keeping the closed time in the
-/// dataflow's statistics.
+/// Hands sink batches to the hub (when this process serves its own dataflow's values) and to
+/// the values topic (when values are published), until the dataflow stops, keeping the closed
+/// time and the consumer lag in the dataflow's statistics.
 pub async fn forward(
     mut batches: mpsc::UnboundedReceiver<SinkBatch>,
-    hub: Hub,
+    hub: Option<Hub>,
+    publisher: Option<Publisher>,
     stats: Arc<PipelineStats>,
     workers: usize,
 ) {
     let mut closed: Vec<Option<u64>> = vec![None; workers];
     while let Some(batch) = batches.recv().await {
+        if let Some(publisher) = &publisher {
+            publisher.publish(&batch);
+        }
+        let Some(hub) = &hub else { continue };
         if let Some(slot) = closed.get_mut(batch.worker) {
             *slot = Some(batch.closed_through);
         }

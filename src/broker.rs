@@ -26,6 +26,11 @@ impl EmbeddedBroker {
         cluster
             .create_topic(topic, partitions, 1)
             .map_err(|e| BrokerError(format!("creating topic `{topic}`: {e}")))?;
+        // Where aggregation processes publish widget values for frontends.
+        let values = crate::values_topic::DEFAULT_TOPIC;
+        cluster
+            .create_topic(values, partitions, 1)
+            .map_err(|e| BrokerError(format!("creating topic `{values}`: {e}")))?;
         Ok(EmbeddedBroker { cluster })
     }
 

@@ -122,6 +122,34 @@ pub struct ServeArgs {
     #[arg(long)]
     pub insecure: bool,
 
+    /// Processes in the timely cluster (each runs `--workers` workers).
+    #[arg(long, default_value_t = 1)]
+    pub processes: usize,
+
+    /// This process's index in the cluster, 0 to `--processes` - 1.
+    #[arg(long, default_value_t = 0)]
+    pub process: usize,
+
+    /// File naming every process of the cluster, one `host:port` per line, in process order
+    /// (timely's own networking connects them). Required with `--processes` > 1.
+    #[arg(long)]
+    pub hosts: Option<PathBuf>,
+
+    /// Run only the frontend: REST, ingest, WebSocket and the web page, with widget values read
+    /// from the values topic that the aggregation processes publish. Needs a shared store
+    /// (`--database-url`) and Kafka (`--kafka-brokers`); dataflow flags are ignored.
+    #[arg(long)]
+    pub frontend: bool,
+
+    /// Publish widget values to the values topic (always on with `--processes` > 1), so that
+    /// `--frontend` processes can serve them.
+    #[arg(long)]
+    pub publish_values: bool,
+
+    /// The compacted topic widget values are published to and read from.
+    #[arg(long, default_value = crate::values_topic::DEFAULT_TOPIC)]
+    pub values_topic: String,
+
     /// Log format; the level comes from RUST_LOG (default `info`).
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -180,6 +208,14 @@ pub struct Config {
     pub checkpoint_interval: Duration,
     /// See [`ServeArgs::log_format`].
     pub log_format: LogFormat,
+    /// The timely cluster this process belongs to; `None` for a single process.
+    pub cluster: Option<Cluster>,
+    /// See [`ServeArgs::frontend`].
+    pub frontend: bool,
+    /// Whether widget values are published to the values topic.
+    pub publish_values: bool,
+    /// See [`ServeArgs::values_topic`].
+    pub values_topic: String,
     /// See [`ServeArgs::ready_max_lag`].
     pub ready_max_lag: Duration,
     /// Tokens guarding ingest, dashboard writes and reads (see [`crate::auth`]).
@@ -243,6 +279,19 @@ impl Config {
                 "use a positive duration such as 30s".into(),
             );
         }
+        let cluster = cluster(args.processes, args.process, args.hosts.as_deref())?;
+        if args.frontend && args.kafka_brokers.is_none() {
+            return fail(
+                "frontend",
+                "a frontend reads values from the aggregation cluster's Kafka: give --kafka-brokers".into(),
+            );
+        }
+        if cluster.is_some() && args.kafka_brokers.is_none() {
+            return fail(
+                "processes",
+                "the processes of a cluster share one Kafka: give --kafka-brokers (e.g. of `flowboard broker`)".into(),
+            );
+        }
         let tokens = Tokens {
             ingest: token(
                 "ingest-token",
@@ -296,6 +345,10 @@ impl Config {
             ingest_timeout: args.ingest_timeout,
             checkpoint_interval: args.checkpoint_interval,
             log_format: args.log_format,
+            cluster,
+            frontend: args.frontend,
+            publish_values: args.publish_values || args.processes > 1,
+            values_topic: args.values_topic,
             ready_max_lag: args.ready_max_lag,
             tokens,
         })
@@ -326,4 +379,70 @@ fn token(
         tracing::warn!("--{flag} is shorter than 16 characters; a long random token is safer");
     }
     Ok(Some(token))
+}
+
+/// A process's place in a timely cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cluster {
+    /// This process's index.
+    pub process: usize,
+    /// Every process's `host:port`, in process order.
+    pub addresses: Vec<String>,
+}
+
+/// The cluster from `--processes`, `--process` and `--hosts`.
+fn cluster(
+    processes: usize,
+    process: usize,
+    hosts: Option<&std::path::Path>,
+) -> Result<Option<Cluster>, ConfigError> {
+    let fail = |flag, message: String| Err(ConfigError { flag, message });
+    if processes == 0 {
+        return fail("processes", "use at least 1".into());
+    }
+    if process >= processes {
+        return fail(
+            "process",
+            format!(
+                "{process} with --processes {processes}; use 0 to {}",
+                processes - 1
+            ),
+        );
+    }
+    if processes == 1 {
+        return Ok(None);
+    }
+    let Some(path) = hosts else {
+        return fail(
+            "hosts",
+            "a cluster needs a hosts file: one host:port per process, in order".into(),
+        );
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => return fail("hosts", format!("reading {}: {error}", path.display())),
+    };
+    let addresses: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    if addresses.len() != processes {
+        return fail(
+            "hosts",
+            format!(
+                "{} names {} addresses but --processes is {processes}",
+                path.display(),
+                addresses.len()
+            ),
+        );
+    }
+    if let Some(bad) = addresses.iter().find(|a| {
+        a.rsplit_once(':')
+            .is_none_or(|(_, port)| port.parse::<u16>().is_err())
+    }) {
+        return fail("hosts", format!("{bad:?} is not host:port"));
+    }
+    Ok(Some(Cluster { process, addresses }))
 }

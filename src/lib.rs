@@ -14,6 +14,7 @@
 //! - [`ws`]: `WS /stream/{dashboard_id}`.
 //! - [`ui`]: the web dashboard at `/`, its assets compiled into the binary.
 //! - [`bridge`]: where timely worker threads hand values to tokio.
+//! - [`values_topic`]: widget values through Kafka, for frontends outside the timely cluster.
 //! - [`metrics`]: `GET /metrics`; [`health`]: `GET /healthz` and `GET /readyz`.
 //! - [`server`]: wires it all together and runs it.
 
@@ -31,4 +32,5 @@ pub mod model;
 pub mod server;
 pub mod store;
 pub mod ui;
+pub mod values_topic;
 pub mod ws;

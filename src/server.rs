@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use dataflow::pipeline::{Pipeline, PipelineConfig, WidgetControl};
+use dataflow::pipeline::{ClusterSpec, Pipeline, PipelineConfig, WidgetControl};
+use dataflow::stats::PipelineStats;
 use dataflow::time::{now_ms, pane_end};
 use tokio::net::TcpListener;
 use warp::Filter;
@@ -15,25 +16,14 @@ use crate::config::{BrokerArgs, Config};
 use crate::hub::Hub;
 use crate::ingest::Ingest;
 use crate::store::Store;
-
-/// What every HTTP handler can reach.
-pub struct AppState {
-    /// The validated configuration.
-    pub config: Arc<Config>,
-    /// The dashboard store.
-    pub store: Store,
-    /// Latest widget values and WebSocket fan-out.
-    pub hub: Hub,
-    /// Sends widget changes into the dataflow.
-    pub widgets: WidgetControl,
-    /// Produces ingested events to Kafka.
-    pub ingest: Ingest,
-}
-
-/// Shared handle to the state.
-pub type SharedState = Arc<AppState>;
+use crate::values_topic;
 
 /// `flowboard serve`: runs until Ctrl-C / SIGTERM.
+///
+/// One process runs everything: HTTP, ingest, WebSockets and the dataflow, whose values reach
+/// the hub directly. A member of a timely cluster (`--processes` > 1) runs its share of the
+/// dataflow, publishes its workers' values to the values topic and reads everyone's back
+/// from it. A frontend (`--frontend`) runs no dataflow and reads the values topic.
 pub fn serve(config: Config) -> anyhow::Result<()> {
     let started_at = now_ms();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -72,30 +62,79 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             )
         })?;
     let dashboards = runtime.block_on(store.list_dashboards())?;
-    let hub = Hub::new(config.workers);
+    let processes = config.cluster.as_ref().map_or(1, |c| c.addresses.len());
+    let all_workers = config.workers * processes;
+    let hub = Hub::new(all_workers);
     for dashboard in &dashboards {
         hub.set_dashboard(dashboard);
     }
-    let queries = dashboards
-        .iter()
-        .flat_map(|d| d.widgets.iter().map(|w| w.query()))
-        .collect();
 
-    let (sink, batches) = crate::bridge::channel();
-    let pipeline = Pipeline::start(
-        PipelineConfig {
-            brokers: brokers.clone(),
-            topic: config.topic.clone(),
-            workers: config.workers,
-            retention_ms: config.retention.as_millis() as u64,
-            grace_ms: config.watermark_delay.as_millis() as u64,
-            max_future_ms: config.max_clock_skew.as_millis() as u64,
-            checkpoint_dir: Some(config.data_dir.join("checkpoints")),
-            checkpoint_interval_ms: config.checkpoint_interval.as_millis() as u64,
-        },
-        queries,
-        sink,
-    )?;
+    // Where values come from: this process's own dataflow, or the values topic.
+    let from_topic = config.frontend || config.cluster.is_some();
+    if from_topic || config.publish_values {
+        runtime.block_on(values_topic::ensure_topic(
+            &brokers,
+            &config.values_topic,
+            all_workers as i32,
+        ))?;
+    }
+    let (pipeline, stats, widgets) = if config.frontend {
+        tracing::info!(values_topic = %config.values_topic, "frontend: serving values read from the values topic");
+        // Widget changes reach the dataflow through the shared store.
+        (
+            None,
+            Arc::new(PipelineStats::default()),
+            WidgetControl::channel().0,
+        )
+    } else {
+        let queries = dashboards
+            .iter()
+            .flat_map(|d| d.widgets.iter().map(|w| w.query()))
+            .collect();
+        let (sink, batches) = crate::bridge::channel();
+        let pipeline = Pipeline::start(
+            PipelineConfig {
+                brokers: brokers.clone(),
+                topic: config.topic.clone(),
+                workers: config.workers,
+                retention_ms: config.retention.as_millis() as u64,
+                grace_ms: config.watermark_delay.as_millis() as u64,
+                max_future_ms: config.max_clock_skew.as_millis() as u64,
+                checkpoint_dir: Some(config.data_dir.join("checkpoints")),
+                checkpoint_interval_ms: config.checkpoint_interval.as_millis() as u64,
+                cluster: config.cluster.as_ref().map(|c| ClusterSpec {
+                    process: c.process,
+                    addresses: c.addresses.clone(),
+                }),
+            },
+            queries,
+            sink,
+        )?;
+        let publisher = if config.publish_values {
+            Some(values_topic::Publisher::new(
+                &brokers,
+                &config.values_topic,
+                all_workers,
+            )?)
+        } else {
+            None
+        };
+        let local_hub = (!from_topic).then(|| hub.clone());
+        let stats = pipeline.stats();
+        let control = pipeline.control();
+        runtime.spawn(crate::bridge::forward(
+            batches,
+            local_hub,
+            publisher,
+            stats.clone(),
+            all_workers,
+        ));
+        (Some(pipeline), stats, control)
+    };
+    if from_topic {
+        values_topic::spawn_reader(&brokers, &config.values_topic, hub.clone(), stats.clone())?;
+    }
+
     let ingest = Ingest::new(
         &brokers,
         &config.topic,
@@ -104,30 +143,24 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     )?;
     // Observability: /metrics reads the dataflow's counters and the hub at scrape time.
     let metrics = crate::metrics::Metrics::new(crate::metrics::MetricSources {
-        stats: pipeline.stats(),
+        stats: stats.clone(),
         hub: hub.clone(),
         ingest: ingest.metrics(),
-        workers: config.workers,
+        workers: all_workers,
         checkpoint_interval: config.checkpoint_interval,
         retention: config.retention,
     });
     let health = crate::health::Health::new(
         store.clone(),
-        pipeline.stats(),
+        stats.clone(),
         crate::health::ReadyLimits::new(config.ready_max_lag, config.watermark_delay),
     );
 
     runtime.block_on(async {
-        tokio::spawn(crate::bridge::forward(
-            batches,
-            hub.clone(),
-            pipeline.stats(),
-            config.workers,
-        ));
         let ticker = hub.spawn_ticker();
         // A dataflow that died serves nothing but stale values: stop, so a supervisor restarts
         // us from the last checkpoint.
-        let watched = pipeline.stats();
+        let watched = stats.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -143,8 +176,14 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         // snapshot shows current values, not blanks or a half-replayed state. A shutdown
         // request meanwhile still gets its final checkpoint.
         let mut shutdown = Box::pin(shutdown_signal());
+        // A frontend does not wait long: the other frontends' clients may be reconnecting to it.
+        let catch_up = if config.frontend {
+            FRONTEND_CATCH_UP
+        } else {
+            STARTUP_CATCH_UP
+        };
         tokio::select! {
-            () = wait_for_closed_time(&hub, pane_end(started_at), STARTUP_CATCH_UP) => {}
+            () = wait_for_closed_time(&hub, pane_end(started_at), catch_up) => {}
             () = &mut shutdown => {
                 tracing::info!("shutdown requested before serving");
                 hub.shutdown();
@@ -156,24 +195,19 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             .or(crate::health::routes(health))
             .unify();
         let auth = Auth::new(config.tokens.clone());
-        let routes = crate::api::Api::new(
-            store,
-            hub.clone(),
-            pipeline.control(),
-            config.retention.as_secs(),
-        )
-        .with_auth(auth.clone())
-        .routes()
-        .or(crate::ingest::routes(
-            ingest,
-            crate::api::DEFAULT_BODY_LIMIT,
-            auth.clone(),
-        ))
-        .unify()
-        .or(crate::ws::routes(hub.clone(), auth))
-        .or(observability)
-        .or(crate::ui::routes())
-        .recover(crate::error::recover);
+        let routes = crate::api::Api::new(store, hub.clone(), widgets, config.retention.as_secs())
+            .with_auth(auth.clone())
+            .routes()
+            .or(crate::ingest::routes(
+                ingest,
+                crate::api::DEFAULT_BODY_LIMIT,
+                auth.clone(),
+            ))
+            .unify()
+            .or(crate::ws::routes(hub.clone(), auth))
+            .or(observability)
+            .or(crate::ui::routes())
+            .recover(crate::error::recover);
         let listener = TcpListener::bind(config.http)
             .await
             .with_context(|| format!("binding {}", config.http))?;
@@ -196,13 +230,18 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     tracing::info!("shutting down");
-    pipeline.shutdown(Duration::from_secs(10));
+    if let Some(pipeline) = pipeline {
+        pipeline.shutdown(Duration::from_secs(10));
+    }
     drop(embedded);
     Ok(())
 }
 
 /// Longest wait at startup for the dataflow to catch up before serving anyway.
 const STARTUP_CATCH_UP: Duration = Duration::from_secs(30);
+
+/// The same for a frontend, which only has to read the values topic.
+const FRONTEND_CATCH_UP: Duration = Duration::from_secs(5);
 
 /// Waits until the hub's closed time reaches `time`, at most `timeout`.
 async fn wait_for_closed_time(hub: &Hub, time: u64, timeout: Duration) {

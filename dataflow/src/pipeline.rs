@@ -15,7 +15,7 @@ use timely::dataflow::operators::Concat;
 use uuid::Uuid;
 
 use crate::checkpoint::Boundaries;
-use crate::checkpoint::restore::{load_latest, restored_panes};
+use crate::checkpoint::restore::{self, process_dir, restored_panes};
 use crate::checkpoint::writer::CheckpointWriter;
 use crate::kafka_log::QuietContext;
 use crate::kafka_source::{SourceConfig, TopicPartitions, consumer_config, kafka_source};
@@ -46,6 +46,18 @@ pub struct PipelineConfig {
     pub checkpoint_dir: Option<PathBuf>,
     /// Time between checkpoints, in milliseconds (a multiple of the pane width).
     pub checkpoint_interval_ms: u64,
+    /// The timely cluster this process belongs to; `None` for a single process. `workers` is
+    /// then the number of workers of each process.
+    pub cluster: Option<ClusterSpec>,
+}
+
+/// A process's place in a timely cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterSpec {
+    /// This process's index.
+    pub process: usize,
+    /// Every process's `host:port`, in process order.
+    pub addresses: Vec<String>,
 }
 
 /// Errors starting the dataflow.
@@ -114,17 +126,21 @@ impl Pipeline {
         let stop = Arc::new(AtomicBool::new(false));
         spawn_partition_watcher(&config, known_partitions.clone(), stop.clone());
 
+        let (process, processes) = config
+            .cluster
+            .as_ref()
+            .map_or((0, 1), |c| (c.process, c.addresses.len()));
         // Restore the newest valid checkpoint, and keep writing the chain it belongs to.
         let restored = config
             .checkpoint_dir
             .as_deref()
-            .and_then(|dir| load_latest(dir, config.retention_ms))
+            .and_then(|root| restore::load(root, process, processes, config.retention_ms))
             .map(Arc::new);
         match &restored {
             Some(restored) => tracing::info!(
-                boundary = restored.manifest.boundary,
+                boundary = restored.boundary,
                 series = restored.panes.len(),
-                partitions_with_offsets = restored.manifest.offsets.len(),
+                partitions_with_offsets = restored.offsets.len(),
                 "restoring from checkpoint; replaying Kafka from its offsets"
             ),
             None => {
@@ -134,10 +150,10 @@ impl Pipeline {
         let boundaries =
             Boundaries::new(config.checkpoint_interval_ms.max(PANE_MS) / PANE_MS * PANE_MS);
         let (writer, pieces) = match &config.checkpoint_dir {
-            Some(dir) => {
-                let previous = restored.as_ref().map(|r| r.manifest.clone());
+            Some(root) => {
+                let previous = restored.as_ref().and_then(|r| r.chain.clone());
                 let (writer, pieces) = CheckpointWriter::start(
-                    dir.clone(),
+                    process_dir(root, process, processes),
                     config.workers,
                     config.retention_ms,
                     previous,
@@ -148,16 +164,30 @@ impl Pipeline {
             }
             None => (None, None),
         };
-        let restored_boundary = restored.as_ref().map(|r| r.manifest.boundary);
+        let restored_boundary = restored.as_ref().map(|r| r.boundary);
+        let restored_in_chain = restored.as_ref().is_some_and(|r| r.chain.is_some());
         let start_tick = restored_boundary.map_or(0, |b| b + PANE_MS);
         let offsets = restored
             .as_ref()
-            .map(|r| r.manifest.offsets.clone())
+            .map(|r| r.offsets.clone())
             .unwrap_or_default();
         let grace_ms = config.grace_ms;
         let worker_boundaries = boundaries.clone();
 
-        let timely_config = timely::Config::process(config.workers);
+        let timely_config = match &config.cluster {
+            None => timely::Config::process(config.workers),
+            Some(cluster) => timely::Config {
+                communication: timely::CommunicationConfig::Cluster {
+                    threads: config.workers,
+                    process: cluster.process,
+                    addresses: cluster.addresses.clone(),
+                    report: false,
+                    zerocopy: false,
+                },
+                worker: timely::WorkerConfig::default(),
+            },
+        };
+        let locals = config.workers;
         let worker_stats = stats.clone();
         let worker_stop = stop.clone();
         let guards = timely::execute(timely_config, move |worker| {
@@ -184,6 +214,7 @@ impl Pipeline {
                 pieces,
                 worker: index,
                 restored_boundary,
+                restored_in_chain,
             });
             let mut widget_input: InputSession<u64, WidgetQuery, isize> = worker.dataflow::<u64, _, _>(|scope| {
                 let (input, widgets) = scope.new_collection::<WidgetQuery, isize>();
@@ -195,7 +226,7 @@ impl Pipeline {
                     }
                 };
                 let panes = match &restored {
-                    Some(restored) => panes.concat(restored_panes(scope, restored.clone(), index, peers)),
+                    Some(restored) => panes.concat(restored_panes(scope, restored.clone(), index % locals, locals)),
                     None => panes,
                 };
                 let contributions = series_store(panes, widgets.clone(), config.retention_ms, store_checkpoints);
@@ -234,12 +265,31 @@ impl Pipeline {
         let workers = std::thread::Builder::new()
             .name("timely-join".into())
             .spawn(move || {
-                for result in guards.join() {
-                    if let Err(error) = result {
-                        tracing::error!(%error, "timely worker failed");
-                        join_stats.failed.store(true, Ordering::SeqCst);
-                        join_stop.store(true, Ordering::SeqCst);
+                // Joining panics too when timely's network threads died (a peer process of
+                // the cluster went away): either way the dataflow is gone.
+                let joined =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| guards.join()));
+                let failed = match joined {
+                    Ok(results) => {
+                        results
+                            .into_iter()
+                            .filter_map(Result::err)
+                            .inspect(|error| {
+                                tracing::error!(%error, "timely worker failed");
+                            })
+                            .count()
+                            > 0
                     }
+                    Err(_) => {
+                        tracing::error!(
+                            "timely's communication failed (a process of the cluster is gone?)"
+                        );
+                        true
+                    }
+                };
+                if failed || !join_stop.load(Ordering::SeqCst) {
+                    join_stats.failed.store(true, Ordering::SeqCst);
+                    join_stop.store(true, Ordering::SeqCst);
                 }
             })
             .map_err(|e| PipelineError::Timely(e.to_string()))?;

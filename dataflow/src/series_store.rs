@@ -219,6 +219,9 @@ pub struct StoreCheckpoints {
     pub worker: usize,
     /// The boundary of the checkpoint restored at start, whose panes arrive at that time.
     pub restored_boundary: Option<u64>,
+    /// Whether the restored panes are already in the chain this process keeps writing (the
+    /// cluster has the shape that wrote them); if not, they are changes to checkpoint anew.
+    pub restored_in_chain: bool,
 }
 
 impl StoreCheckpoints {
@@ -338,7 +341,10 @@ pub fn series_store<'scope>(
                             .give_iterator(out.into_iter());
                     }
                     // Restored panes are already in the checkpoint chain: not changes.
-                    if checkpoints.as_ref().and_then(|c| c.restored_boundary) == Some(time) {
+                    if checkpoints
+                        .as_ref()
+                        .is_some_and(|c| c.restored_in_chain && c.restored_boundary == Some(time))
+                    {
                         state.take_changes();
                     }
                 }

@@ -309,6 +309,11 @@ impl Hub {
         self.shared.metrics.broadcast(sent);
     }
 
+    /// Follows a dataflow of `workers` workers (frontends learn the count from the values topic).
+    pub fn set_workers(&self, workers: usize) {
+        self.lock().values.set_workers(workers);
+    }
+
     /// Records how far the Kafka consumer lags (its largest partition lag). Widgets with a
     /// shorter window are flagged `incomplete`; the flip is sent at the next flush.
     pub fn set_consumer_lag(&self, lag_ms: u64) {

@@ -41,6 +41,12 @@ impl Values {
     }
 
     /// The dataflow's closed time, if every worker reported one.
+    /// Follows a dataflow that now has `workers` workers (a frontend learns it from the values
+    /// topic). Workers beyond the new count are forgotten; new ones have not reported yet.
+    pub(super) fn set_workers(&mut self, workers: usize) {
+        self.worker_closed.resize(workers.max(1), None);
+    }
+
     pub(super) fn closed(&self) -> Option<u64> {
         self.closed
     }

@@ -1,6 +1,16 @@
-//! Restoring on start: the newest checkpoint whose manifest and segments all verify.
+//! Restoring on start: the newest checkpoint whose manifests and segments all verify.
+//!
+//! A single process keeps its checkpoints in the checkpoint directory itself. The processes of
+//! a timely cluster each keep theirs in `p{index}of{processes}/` under a directory they share;
+//! a cluster restores the newest boundary that *every* process wrote and that verifies, so the
+//! processes restore one consistent state. When the cluster's shape is the same as when the
+//! checkpoint was written, each process feeds back its own chain (its workers own the same
+//! series again) and keeps writing it; when the shape changed (another number of processes),
+//! process 0 feeds back every chain, the series stores redistribute the panes, and new chains
+//! start with them.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use timely::dataflow::operators::generic::operator::source;
@@ -10,19 +20,149 @@ use super::file::{self, CheckpointError, Kind};
 use super::writer::{Manifest, existing_manifests, manifest_path, replay_chain};
 use crate::kafka_source::PaneRecord;
 
-/// A checkpoint loaded for restore.
-#[derive(Debug)]
-pub struct Restored {
-    /// Its manifest: boundary, offsets, pending panes.
-    pub manifest: Manifest,
-    /// The series panes at the boundary, within the retention.
-    pub panes: Vec<PaneRecord>,
+/// Where process `process` of `processes` keeps its checkpoints under `root`.
+pub fn process_dir(root: &Path, process: usize, processes: usize) -> PathBuf {
+    if processes <= 1 {
+        root.to_path_buf()
+    } else {
+        root.join(format!("p{process}of{processes}"))
+    }
 }
 
-/// Loads the newest valid checkpoint in `dir`, trying older ones when the newest is torn or
-/// corrupt (each failure is logged). `None` when there is no usable checkpoint.
-pub fn load_latest(dir: &Path, retention_ms: u64) -> Option<Restored> {
-    // Temporary files are writes a crash interrupted.
+/// What one process restores.
+#[derive(Debug)]
+pub struct Restored {
+    /// The boundary: the state reflects every tick up to and including it.
+    pub boundary: u64,
+    /// Per partition, the offset of the first record not reflected (from every process).
+    pub offsets: BTreeMap<i32, i64>,
+    /// The series panes this process feeds back.
+    pub panes: Vec<PaneRecord>,
+    /// The pending panes this process feeds back, with their ticks.
+    pub pending: Vec<(u64, PaneRecord)>,
+    /// This process's own manifest when the checkpoint was written by a cluster of the same
+    /// shape: its writer continues that chain. `None`: the restored panes go into new chains.
+    pub chain: Option<Manifest>,
+}
+
+/// Loads what process `process` of `processes` restores from the checkpoints under `root`:
+/// the newest boundary every process of the writing cluster checkpointed and that verifies
+/// (torn or corrupt checkpoints are logged and older ones tried). `None` when there is none.
+pub fn load(root: &Path, process: usize, processes: usize, retention_ms: u64) -> Option<Restored> {
+    // The cluster shapes that left checkpoints here; ours first.
+    let mut shapes = vec![processes];
+    shapes.extend(written_shapes(root).into_iter().filter(|k| *k != processes));
+    for shape in shapes {
+        let dirs: Vec<PathBuf> = (0..shape).map(|p| process_dir(root, p, shape)).collect();
+        for dir in &dirs {
+            remove_interrupted_writes(dir);
+        }
+        let mut common: Option<Vec<u64>> = None;
+        for dir in &dirs {
+            let here = existing_manifests(dir);
+            common = Some(match common {
+                None => here,
+                Some(seen) => seen.into_iter().filter(|b| here.contains(b)).collect(),
+            });
+        }
+        let mut boundaries = common.unwrap_or_default();
+        boundaries.sort_unstable_by(|a, b| b.cmp(a));
+        for boundary in boundaries {
+            match load_boundary(&dirs, boundary, process, shape == processes, retention_ms) {
+                Ok(restored) => {
+                    if shape != processes {
+                        tracing::info!(
+                            written_by = shape,
+                            now = processes,
+                            "restoring a checkpoint of another cluster shape"
+                        );
+                    }
+                    return Some(restored);
+                }
+                Err(error) => {
+                    tracing::error!(%error, boundary, "checkpoint unusable; trying the previous one")
+                }
+            }
+        }
+    }
+    None
+}
+
+fn load_boundary(
+    dirs: &[PathBuf],
+    boundary: u64,
+    process: usize,
+    same_shape: bool,
+    retention_ms: u64,
+) -> Result<Restored, CheckpointError> {
+    let mut manifests = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        let path = manifest_path(dir, boundary);
+        let manifest: Manifest = file::read_verified(&path, Kind::Manifest)?;
+        if manifest.boundary != boundary {
+            return Err(CheckpointError::Corrupt {
+                path,
+                reason: format!("manifest names boundary {}", manifest.boundary),
+            });
+        }
+        manifests.push(manifest);
+    }
+    let horizon = boundary.saturating_sub(retention_ms);
+    let offsets = manifests
+        .iter()
+        .flat_map(|m| m.offsets.iter().map(|(p, o)| (*p, *o)))
+        .collect();
+    // Which chains this process feeds back.
+    let mine: Vec<usize> = match (same_shape, process) {
+        (true, _) => vec![process],
+        (false, 0) => (0..dirs.len()).collect(),
+        (false, _) => Vec::new(),
+    };
+    let mut panes = Vec::new();
+    let mut pending = Vec::new();
+    for index in mine {
+        panes.extend(replay_chain(
+            &dirs[index],
+            &manifests[index].segments,
+            horizon,
+        )?);
+        pending.extend(manifests[index].pending.iter().cloned());
+    }
+    let chain = same_shape.then(|| manifests.swap_remove(process));
+    Ok(Restored {
+        boundary,
+        offsets,
+        panes,
+        pending,
+        chain,
+    })
+}
+
+/// The numbers of processes of clusters whose checkpoint directories are under `root` (1 for
+/// checkpoints in `root` itself).
+fn written_shapes(root: &Path) -> Vec<usize> {
+    let mut shapes = Vec::new();
+    if !existing_manifests(root).is_empty() {
+        shapes.push(1);
+    }
+    if let Ok(entries) = std::fs::read_dir(root) {
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some((_, of)) = name
+                .strip_prefix('p')
+                .and_then(|rest| rest.split_once("of"))
+                && let Ok(shape) = of.parse::<usize>()
+                && !shapes.contains(&shape)
+            {
+                shapes.push(shape);
+            }
+        }
+    }
+    shapes
+}
+
+/// Temporary files are writes a crash interrupted.
+fn remove_interrupted_writes(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.filter_map(Result::ok) {
             if entry.path().extension().is_some_and(|e| e == "tmp") {
@@ -30,51 +170,24 @@ pub fn load_latest(dir: &Path, retention_ms: u64) -> Option<Restored> {
             }
         }
     }
-    let mut boundaries = existing_manifests(dir);
-    boundaries.sort_unstable_by(|a, b| b.cmp(a));
-    for boundary in boundaries {
-        match load(dir, boundary, retention_ms) {
-            Ok(restored) => return Some(restored),
-            Err(error) => {
-                tracing::error!(%error, boundary, "checkpoint unusable; trying the previous one");
-            }
-        }
-    }
-    None
-}
-
-fn load(dir: &Path, boundary: u64, retention_ms: u64) -> Result<Restored, CheckpointError> {
-    let manifest: Manifest = file::read_verified(&manifest_path(dir, boundary), Kind::Manifest)?;
-    if manifest.boundary != boundary {
-        return Err(CheckpointError::Corrupt {
-            path: manifest_path(dir, boundary),
-            reason: format!("manifest names boundary {}", manifest.boundary),
-        });
-    }
-    let panes = replay_chain(
-        dir,
-        &manifest.segments,
-        boundary.saturating_sub(retention_ms),
-    )?;
-    Ok(Restored { manifest, panes })
 }
 
 /// Feeds a restored checkpoint back into the dataflow: the series panes at the boundary, and
-/// the pending panes at their ticks. Each worker emits a share (series spread by position);
-/// the series store's exchange routes them to their owners whatever the worker count was when
-/// the checkpoint was written.
+/// the pending panes at their ticks. Each of this process's workers emits a share (by position,
+/// `local` of `locals`); the series store's exchange routes every pane to the worker that owns
+/// its series now, whatever the workers were when the checkpoint was written.
 pub fn restored_panes<'scope>(
     scope: Scope<'scope, u64>,
     restored: Arc<Restored>,
-    worker: usize,
-    peers: usize,
+    local: usize,
+    locals: usize,
 ) -> Stream<'scope, u64, Vec<PaneRecord>> {
     source(scope, "RestoredPanes", move |capability, _info| {
         let mut capability = Some(capability);
         move |output| {
             let Some(cap) = capability.take() else { return };
-            let boundary = restored.manifest.boundary;
-            let mine = |index: usize| index % peers == worker;
+            let boundary = restored.boundary;
+            let mine = |index: usize| index % locals == local;
             let at_boundary = cap.delayed(&boundary);
             let mut session = output.session(&at_boundary);
             for (_, record) in restored.panes.iter().enumerate().filter(|(i, _)| mine(*i)) {
@@ -82,7 +195,6 @@ pub fn restored_panes<'scope>(
             }
             drop(session);
             for (_, (tick, record)) in restored
-                .manifest
                 .pending
                 .iter()
                 .enumerate()
