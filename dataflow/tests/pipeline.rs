@@ -95,6 +95,7 @@ fn events_become_values_expire_and_backfill_new_widgets() {
             max_future_ms: 60_000,
             checkpoint_dir: None,
             checkpoint_interval_ms: 10_000,
+            cluster: None,
         },
         vec![count.clone(), max_a.clone()],
         Arc::new(move |batch| {
