@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use differential_dataflow::VecCollection;
+use operators::progress::{hold, joint_frontier, next_complete};
 use operators::registry::{AnyPane, PaneSet};
 use operators::window_aggregate::WindowSpec;
 use timely::dataflow::Stream;
@@ -278,26 +279,14 @@ pub fn series_store<'scope>(
                     }
                 });
 
-                let frontier = [
-                    pane_frontier.frontier().first().copied(),
-                    widget_frontier.frontier().first().copied(),
-                ]
-                .into_iter()
-                .flatten()
-                .min();
-                let complete = |time: u64| frontier.is_none_or(|f| time < f);
-
-                loop {
-                    let next = [
+                let frontier = joint_frontier([pane_frontier, widget_frontier]);
+                while let Some(time) = next_complete(
+                    frontier,
+                    [
                         pending_widgets.keys().next().copied(),
                         pending_panes.keys().next().copied(),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .min();
-                    let Some(time) = next.filter(|t| complete(*t)) else {
-                        break;
-                    };
+                    ],
+                ) {
                     let Some(cap) = capability.as_ref() else {
                         break;
                     };
@@ -359,16 +348,7 @@ pub fn series_store<'scope>(
                     last_expired = closed;
                 }
 
-                match frontier {
-                    Some(f) => {
-                        if let Some(cap) = capability.as_mut()
-                            && *cap.time() < f
-                        {
-                            cap.downgrade(&f);
-                        }
-                    }
-                    None => capability = None,
-                }
+                hold(&mut capability, frontier);
             }
         },
     )

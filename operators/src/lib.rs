@@ -18,6 +18,7 @@
 //!   [`AnyPane`](registry::AnyPane)).
 //! - [`window`]: a sliding window over panes for any aggregation.
 //! - [`window_aggregate`]: the timely operator keeping one window per key.
+//! - [`progress`]: helpers for operators that handle times in order once complete.
 //!
 //! Time is epoch milliseconds (`u64`) throughout. Samples are pre-aggregated into panes of a
 //! fixed width; windows are whole numbers of panes.
@@ -51,6 +52,7 @@
 
 pub mod aggregation;
 pub mod aggregations;
+pub mod progress;
 pub mod registry;
 pub mod window;
 pub mod window_aggregate;

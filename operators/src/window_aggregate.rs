@@ -27,6 +27,7 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::Capability;
 use timely::dataflow::operators::generic::Operator;
 
+use crate::progress::{hold, joint_frontier, next_complete};
 use crate::registry::{AggregationKind, AnyPane};
 use crate::window::WindowState;
 
@@ -153,27 +154,15 @@ where
                     });
 
                     // Everything strictly before `frontier` is complete (`None`: everything is).
-                    let frontier = [
-                        data_frontier.frontier().first().copied(),
-                        spec_frontier.frontier().first().copied(),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .min();
-                    let complete = |time: u64| frontier.is_none_or(|f| time < f);
-
-                    loop {
-                        let next = [
+                    let frontier = joint_frontier([data_frontier, spec_frontier]);
+                    while let Some(time) = next_complete(
+                        frontier,
+                        [
                             pending_specs.keys().next().copied(),
                             pending_data.keys().next().copied(),
                             timers.peek().map(|Reverse((time, _))| *time),
-                        ]
-                        .into_iter()
-                        .flatten()
-                        .min();
-                        let Some(time) = next.filter(|time| complete(*time)) else {
-                            break;
-                        };
+                        ],
+                    ) {
                         let Some(cap) = capability.as_ref() else {
                             break;
                         };
@@ -260,22 +249,11 @@ where
                         }
                     }
 
-                    // Keep a capability for the earliest time we may still report at.
-                    match frontier {
-                        Some(f) => {
-                            if let Some(cap) = capability.as_mut() {
-                                let earliest = [Some(f), timers.peek().map(|Reverse((t, _))| *t)]
-                                    .into_iter()
-                                    .flatten()
-                                    .min()
-                                    .unwrap_or(f);
-                                if *cap.time() < earliest {
-                                    cap.downgrade(&earliest);
-                                }
-                            }
-                        }
-                        None => capability = None,
-                    }
+                    // Keep a capability for the earliest time we may still report at: the
+                    // frontier, or an expiry before it. (Every timer fired if it is empty.)
+                    let earliest =
+                        frontier.map(|f| timers.peek().map_or(f, |Reverse((t, _))| f.min(*t)));
+                    hold(&mut capability, earliest);
                 }
             },
         )
