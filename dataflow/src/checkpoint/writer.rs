@@ -315,23 +315,33 @@ pub fn replay_chain(
     segments: &[SegmentRef],
     horizon: u64,
 ) -> Result<Vec<PaneRecord>, CheckpointError> {
-    let mut state: HashMap<SeriesKey, BTreeMap<u64, PaneSet>> = HashMap::new();
+    // Panes of each series in chain order; sorted once at the end, where a later pane with the
+    // same end replaces an earlier one (a stable sort keeps chain order among equal ends).
+    let mut state: HashMap<SeriesKey, Vec<(u64, PaneSet)>> = HashMap::new();
     for segment in segments {
         let panes: Vec<PaneRecord> =
             file::read_verified(&segment_path(dir, segment.seq), Kind::Segment)?;
         for (series, list) in panes {
-            let entry = state.entry(series).or_default();
-            for (end, partials) in list {
-                if end > horizon {
-                    entry.insert(end, partials);
-                }
-            }
+            state
+                .entry(series)
+                .or_default()
+                .extend(list.into_iter().filter(|(end, _)| *end > horizon));
         }
     }
     Ok(state
         .into_iter()
         .filter(|(_, panes)| !panes.is_empty())
-        .map(|(series, panes)| (series, panes.into_iter().collect()))
+        .map(|(series, mut panes)| {
+            panes.sort_by_key(|(end, _)| *end);
+            let mut latest: Vec<(u64, PaneSet)> = Vec::with_capacity(panes.len());
+            for (end, partials) in panes {
+                match latest.last_mut() {
+                    Some(last) if last.0 == end => last.1 = partials,
+                    _ => latest.push((end, partials)),
+                }
+            }
+            (series, latest)
+        })
         .collect())
 }
 
