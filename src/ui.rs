@@ -2,7 +2,7 @@
 //!
 //! The files under `web/` are embedded with `include_bytes!`, so `flowboard serve` needs no
 //! other files, no separate web server and no build step besides cargo's. The page is plain
-//! HTML, CSS and JavaScript modules (see `docs/web-ui.md`); it talks to the same REST and
+//! HTML, CSS and JavaScript modules (see the README's web dashboard section); it talks to the same REST and
 //! WebSocket endpoints as any other client.
 //!
 //! | path | answer | caching |
