@@ -22,8 +22,8 @@
 
 use std::fmt::Debug;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// How a pane's contribution leaves a window total.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,4 +122,36 @@ pub trait Aggregation: 'static {
     /// The result for a window whose panes merge to `total`; `None` is reported as JSON `null`
     /// (for example the minimum of an empty window).
     fn finish(total: &Self::Pane, extent: WindowExtent) -> Option<f64>;
+}
+
+/// The sum and the number of samples: the partial `sum`, `count`, `avg` and `rate` all read
+/// (they are registered as sharing it, so a retained pane stores it once).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SumCount {
+    /// Sum of the samples.
+    pub sum: f64,
+    /// Number of samples.
+    pub count: u64,
+}
+
+impl SumCount {
+    /// Adds one sample.
+    #[inline]
+    pub fn insert(&mut self, value: f64) {
+        self.sum += value;
+        self.count += 1;
+    }
+
+    /// Adds another partial.
+    pub fn merge(&mut self, other: &SumCount) {
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+
+    /// Takes back a partial that was added before.
+    pub fn subtract(&mut self, leaving: &SumCount) {
+        self.sum -= leaving.sum;
+        debug_assert!(self.count >= leaving.count, "count went negative");
+        self.count = self.count.saturating_sub(leaving.count);
+    }
 }

@@ -102,7 +102,7 @@ macro_rules! define_registry {
         /// from history, and what checkpoints hold.
         ///
         /// One partial per registered aggregation, except that an aggregation registered as
-        /// sharing another's partial (`rate::Rate shares Count`) has none of its own: its
+        /// sharing another's partial (`rate::Rate shares Sum`) has none of its own: its
         /// projection is the other's partial, so it costs no memory per pane.
         #[allow(non_snake_case)]
         #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -312,7 +312,7 @@ mod tests {
         let registered: Vec<&str> = AggregationKind::ALL.iter().map(|k| k.name()).collect();
         assert_eq!(names, registered);
         assert!(
-            layout.starts_with("count/1 sum/1 avg/1 min/1 max/1"),
+            layout.starts_with("count=sum sum/2 avg=sum min/1 max/1"),
             "{layout}"
         );
     }

@@ -10,7 +10,7 @@ mod reference;
 
 use std::collections::BTreeMap;
 
-use operators::aggregation::WindowExtent;
+use operators::aggregation::{SumCount, WindowExtent};
 use operators::aggregations::{Avg, Count, Max, Min, Sum};
 use operators::registry::{AggregationKind, PaneSet};
 use operators::window::{PANE_MS, SlidingWindow, WindowState};
@@ -260,7 +260,13 @@ fn a_running_sum_recovers_from_cancellation_and_resets_exactly() {
         naive.advance_to(now);
         // 0.1 every second, and now and then a huge value that swamps it while it is held.
         let value = if second % 500 == 7 { 1e17 } else { 0.1 };
-        sum.merge_pane(now, &value);
+        sum.merge_pane(
+            now,
+            &SumCount {
+                sum: value,
+                count: 1,
+            },
+        );
         naive.merge(now, &[(now, value)]);
         // The huge value leaves 60 s after it came; by 64 evictions later the total has been
         // rebuilt from the panes and is accurate again.
@@ -320,6 +326,6 @@ fn degenerate_windows_and_panes_do_not_panic() {
         }
     }
     let mut tiny_panes = SlidingWindow::<Sum>::with_pane_ms(10, 0);
-    tiny_panes.merge_pane(7, &2.0);
+    tiny_panes.merge_pane(7, &SumCount { sum: 2.0, count: 1 });
     assert_eq!((tiny_panes.pane_ms(), tiny_panes.value(7)), (1, Some(2.0)));
 }

@@ -1,20 +1,12 @@
 //! `avg`: the arithmetic mean of the samples in the window.
 
-use serde::{Deserialize, Serialize};
-
-use crate::aggregation::{Aggregation, Eviction, WindowExtent};
+use crate::aggregation::{Aggregation, Eviction, SumCount, WindowExtent};
 
 /// The mean of the samples in the window; `null` for an empty window.
+///
+/// Its partial is `sum`'s (a sum and a count): registered as sharing it, `avg` costs no memory
+/// per retained pane.
 pub struct Avg;
-
-/// Sum and count of a pane's samples.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SumCount {
-    /// Sum of the samples.
-    pub sum: f64,
-    /// Number of samples.
-    pub count: u64,
-}
 
 impl Aggregation for Avg {
     const NAME: &'static str = "avg";

@@ -9,7 +9,7 @@
 //! in a checkpoint.
 //!
 //! A line `module::Type shares Other` registers an aggregation whose partial *is* the partial of
-//! the already registered `Other`, built by the same `insert` (as `rate`'s is `count`'s): the
+//! the already registered `Other`, built by the same `insert` (as `rate`'s is `sum`'s): the
 //! [`PaneSet`](crate::registry::PaneSet) every retained pane holds then has no field for it,
 //! which saves its size for every pane of every series. The two `Pane` types must be the same
 //! (checked by the compiler), and the registry's tests check that the two `insert`s agree.
@@ -21,13 +21,13 @@
 macro_rules! registered {
     ($then:ident) => {
         $then! {
-            count::Count,
+            count::Count shares Sum,
             sum::Sum,
-            avg::Avg,
+            avg::Avg shares Sum,
             min::Min,
             max::Max,
             last::Last,
-            rate::Rate shares Count,
+            rate::Rate shares Sum,
         }
     };
 }

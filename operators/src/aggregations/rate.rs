@@ -13,9 +13,9 @@
 //! arrived a second ago may simply be quiet. (After a restart the history is restored, so there
 //! is no ramp then.)
 //!
-//! Invertible: the partial is a count, subtracted when its pane leaves the window. It is the very
-//! partial `count` keeps, so `rate` is registered as sharing it (`rate::Rate shares Count`) and
-//! costs no memory per retained pane.
+//! Invertible: the partial counts samples (it is `sum`'s sum and count), subtracted when its pane
+//! leaves the window. It is the very partial `sum` keeps, so `rate` is registered as sharing it
+//! (`rate::Rate shares Sum`) and costs no memory per retained pane.
 //!
 //! # Examples
 //!
@@ -39,7 +39,7 @@
 //! assert_eq!(Rate::finish(&total, extent), Some(0.3));
 //! ```
 
-use crate::aggregation::{Aggregation, Eviction, WindowExtent};
+use crate::aggregation::{Aggregation, Eviction, SumCount, WindowExtent};
 
 /// Samples per second over the window: count / window length in seconds; `0` for an empty
 /// window. See the module documentation for the first window after a cold start.
@@ -48,23 +48,22 @@ pub struct Rate;
 impl Aggregation for Rate {
     const NAME: &'static str = "rate";
     const EVICTION: Eviction = Eviction::Subtract;
-    /// The number of samples (the same partial as `count`'s).
-    type Pane = u64;
+    /// The sum and number of samples (the same partial as `sum`'s).
+    type Pane = SumCount;
 
-    fn empty() -> u64 {
-        0
+    fn empty() -> SumCount {
+        SumCount::default()
     }
-    fn insert(pane: &mut u64, _time: u64, _value: f64) {
-        *pane += 1;
+    fn insert(pane: &mut SumCount, _time: u64, value: f64) {
+        pane.insert(value);
     }
-    fn merge(into: &mut u64, other: &u64) {
-        *into += *other;
+    fn merge(into: &mut SumCount, other: &SumCount) {
+        into.merge(other);
     }
-    fn subtract(total: &mut u64, leaving: &u64) {
-        debug_assert!(*total >= *leaving, "rate's count went negative");
-        *total = total.saturating_sub(*leaving);
+    fn subtract(total: &mut SumCount, leaving: &SumCount) {
+        total.subtract(leaving);
     }
-    fn finish(total: &u64, extent: WindowExtent) -> Option<f64> {
-        (extent.window_ms > 0).then(|| *total as f64 * 1_000.0 / extent.window_ms as f64)
+    fn finish(total: &SumCount, extent: WindowExtent) -> Option<f64> {
+        (extent.window_ms > 0).then(|| total.count as f64 * 1_000.0 / extent.window_ms as f64)
     }
 }

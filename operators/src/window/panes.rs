@@ -403,7 +403,28 @@ impl Iterator for Bits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::aggregations::Count;
+    use crate::aggregation::{Eviction, WindowExtent};
+
+    /// A partial that is a plain number, to see where the ring keeps it.
+    struct Count;
+
+    impl Aggregation for Count {
+        const NAME: &'static str = "tally";
+        const EVICTION: Eviction = Eviction::Subtract;
+        type Pane = u64;
+        fn empty() -> u64 {
+            0
+        }
+        fn insert(pane: &mut u64, _time: u64, _value: f64) {
+            *pane += 1;
+        }
+        fn merge(into: &mut u64, other: &u64) {
+            *into += *other;
+        }
+        fn finish(total: &u64, _extent: WindowExtent) -> Option<f64> {
+            Some(*total as f64)
+        }
+    }
 
     fn held(ring: &PaneRing<Count>) -> Vec<(u64, u64)> {
         let mut panes = Vec::new();
