@@ -1,24 +1,30 @@
 //! Builds the dataflow and runs it on its own threads: one timely worker per thread, started
 //! with `timely::execute` outside any async runtime.
 
+mod topic;
+mod widgets;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use differential_dataflow::input::{Input, InputSession};
 use operators::window_aggregate::WindowAggregate;
 use rdkafka::Offset;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use timely::dataflow::operators::Concat;
 use uuid::Uuid;
+
+use topic::spawn_partition_watcher;
+pub use topic::topic_partitions;
+pub use widgets::WidgetControl;
+use widgets::apply_command;
 
 use crate::checkpoint::Boundaries;
 use crate::checkpoint::restore::{self, process_dir, restored_panes};
 use crate::checkpoint::writer::CheckpointWriter;
-use crate::kafka_log::QuietContext;
-use crate::kafka_source::{SourceConfig, TopicPartitions, consumer_config, kafka_source};
+use crate::kafka_source::{SourceConfig, TopicPartitions, kafka_source};
 use crate::series_store::{StoreCheckpoints, series_store};
 use crate::sink::{SinkFn, sink_changes};
 use crate::stats::PipelineStats;
@@ -72,26 +78,6 @@ pub enum PipelineError {
     /// Timely could not start its workers.
     #[error("starting timely workers: {0}")]
     Timely(String),
-}
-
-/// Sends widget changes into the running dataflow. Cheap to clone; never blocks.
-#[derive(Clone, Debug)]
-pub struct WidgetControl {
-    sender: mpsc::Sender<WidgetCommand>,
-}
-
-impl WidgetControl {
-    /// A control whose commands arrive at `receiver`.
-    pub fn channel() -> (WidgetControl, mpsc::Receiver<WidgetCommand>) {
-        let (sender, receiver) = mpsc::channel();
-        (WidgetControl { sender }, receiver)
-    }
-
-    /// Queues a widget change; it takes effect at the dataflow's next tick. Changes after the
-    /// dataflow stopped are dropped (there is nothing left to change).
-    pub fn send(&self, command: WidgetCommand) {
-        let _ = self.sender.send(command);
-    }
 }
 
 /// A running dataflow.
@@ -343,99 +329,4 @@ impl Pipeline {
             writer.finish();
         }
     }
-}
-
-/// Applies a widget change to worker 0's widget input.
-fn apply_command(
-    input: &mut InputSession<u64, WidgetQuery, isize>,
-    current: &mut HashMap<Uuid, WidgetQuery>,
-    command: WidgetCommand,
-) {
-    match command {
-        WidgetCommand::Upsert(query) => {
-            if current.get(&query.key.id) == Some(&query) {
-                return;
-            }
-            if let Some(old) = current.insert(query.key.id, query.clone()) {
-                input.remove(old);
-            }
-            input.insert(query);
-        }
-        WidgetCommand::Remove(id) => {
-            if let Some(old) = current.remove(&id) {
-                input.remove(old);
-            }
-        }
-    }
-}
-
-/// How often the topic's partitions are looked up again, to read partitions added later.
-const PARTITION_REFRESH: Duration = Duration::from_secs(10);
-
-/// Looks up the topic's partitions every [`PARTITION_REFRESH`] on a thread of its own (the
-/// lookup blocks), until the pipeline stops.
-fn spawn_partition_watcher(
-    config: &PipelineConfig,
-    known: Arc<TopicPartitions>,
-    stop: Arc<AtomicBool>,
-) {
-    let (brokers, topic) = (config.brokers.clone(), config.topic.clone());
-    let spawned = std::thread::Builder::new()
-        .name("partition-watch".into())
-        .spawn(move || {
-            let mut waited = Duration::ZERO;
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
-                waited += Duration::from_millis(200);
-                if waited < PARTITION_REFRESH {
-                    continue;
-                }
-                waited = Duration::ZERO;
-                match topic_partitions(&brokers, &topic) {
-                    Ok(partitions) => known.update(partitions),
-                    Err(error) => {
-                        tracing::debug!(%error, "partition lookup failed; retrying later")
-                    }
-                }
-            }
-        });
-    if let Err(error) = spawned {
-        tracing::warn!(%error, "cannot watch for new partitions");
-    }
-}
-
-/// How long to wait for the topic's metadata at startup.
-const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The partitions of `topic`, asked of the brokers.
-pub fn topic_partitions(brokers: &str, topic: &str) -> Result<Vec<i32>, PipelineError> {
-    let consumer: BaseConsumer<QuietContext> = consumer_config(brokers)
-        .create_with_context(QuietContext::default())
-        .map_err(|e| PipelineError::Kafka(format!("creating a consumer for {brokers}: {e}")))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
-        .map_err(|e| {
-            PipelineError::Kafka(format!(
-                "reading metadata of topic `{topic}` from {brokers}: {e}"
-            ))
-        })?;
-    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        return Err(PipelineError::Kafka(format!(
-            "topic `{topic}` not found at {brokers}"
-        )));
-    };
-    if let Some(error) = found.error() {
-        return Err(PipelineError::Kafka(format!(
-            "topic `{topic}` at {brokers}: {:?}; create it (e.g. with 8 partitions) or pass --topic",
-            error
-        )));
-    }
-    let mut partitions: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
-    partitions.sort_unstable();
-    if partitions.is_empty() {
-        return Err(PipelineError::Kafka(format!(
-            "topic `{topic}` has no partitions"
-        )));
-    }
-    Ok(partitions)
 }
