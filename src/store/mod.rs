@@ -1,29 +1,38 @@
-//! The dashboard store: dashboards and their widgets, kept in an embedded SQLite database.
+//! The dashboard store: dashboards and their widgets, in an embedded SQLite database by default
+//! or in a PostgreSQL database that several flowboard processes share.
 //!
-//! [`Store::open`] creates `flowboard.db` in the data directory (WAL journal, foreign keys on)
-//! and applies the migrations in `migrations/`, which are embedded in the binary. The SQL is
-//! kept portable to PostgreSQL: UUID strings as ids, `BIGINT` epoch-millisecond times, JSON as
-//! `TEXT`, `$n` placeholders.
+//! [`Store::open`] creates `flowboard.db` in the data directory (WAL journal, foreign keys on);
+//! [`Store::connect`] takes a `postgres://` (or `sqlite:`) URL instead. Both go through sqlx's
+//! `Any` driver, so there is one set of queries and one `migrations/` directory (embedded in the
+//! binary), applied at open. The SQL is the common subset of the two: UUID strings as ids,
+//! `BIGINT` epoch-millisecond times, JSON as `TEXT`, `$n` placeholders, `ON DELETE CASCADE`.
 //!
 //! Every write runs in one transaction and changes everything or nothing. Its first statement
-//! writes (it touches the dashboard's `updated_at`), so concurrent writers queue on the
-//! database lock instead of failing to upgrade a read lock. Reads of a dashboard and its widgets
-//! are one query, so they never see half of a write.
+//! bumps the store's revision (a one-row table), so writers queue on that row (PostgreSQL) or on
+//! the database lock (SQLite) instead of failing to upgrade a read lock or deadlocking, and every
+//! committed write has a revision of its own. [`Store::revision`] reads it: a cheap poll for
+//! "did anything change" in a store other processes write to. Reads of a dashboard and its widgets are one query, so they never see half
+//! of a write.
 
+mod connect;
 mod rows;
 mod write;
 
 #[cfg(test)]
+pub(crate) mod test_postgres;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
 mod tests;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::AnyPool;
 use uuid::Uuid;
 
 use crate::model::{Dashboard, Widget};
 
+pub use connect::{ConfiguredStoreError, DatabaseUrl, open_configured};
 pub use write::PatchOutcome;
 
 /// The database file inside the data directory.
@@ -57,6 +66,9 @@ pub enum StoreError {
         /// Why not.
         source: std::io::Error,
     },
+    /// The database URL names no database flowboard can use.
+    #[error("database URL {0}")]
+    Url(String),
     /// The schema could not be brought up to date.
     #[error("migrating the dashboard database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -82,42 +94,46 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Which database a store is kept in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file: one process (or several on one machine, with `--database-url sqlite:…`).
+    Sqlite,
+    /// A PostgreSQL database, shared by any number of processes.
+    Postgres,
+}
+
 /// Handle to the dashboard store. Cheap to clone (a connection pool).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 impl Store {
-    /// Opens (creating it if needed) the store in `data_dir` and brings its schema up to date.
-    pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
-        tokio::fs::create_dir_all(data_dir)
-            .await
-            .map_err(|source| StoreError::DataDir {
-                path: data_dir.to_path_buf(),
-                source,
-            })?;
-        let options = SqliteConnectOptions::new()
-            .filename(data_dir.join(DATABASE_FILE))
-            .create_if_missing(true)
-            // Readers do not block the writer and vice versa.
-            .journal_mode(SqliteJournalMode::Wal)
-            // ON DELETE CASCADE removes a dashboard's widgets with it.
-            .foreign_keys(true)
-            // A writer waits this long for another to finish before failing.
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+    fn with_pool(pool: AnyPool, backend: Backend) -> Store {
+        Store { pool, backend }
+    }
+
+    /// The database the store is kept in.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Checks that the database answers (for readiness).
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// The store's revision: bumped by every committed write, by any process. A change means
+    /// some dashboard or widget changed since the revision was last read.
+    pub async fn revision(&self) -> Result<u64, StoreError> {
+        let revision: i64 = sqlx::query_scalar("SELECT revision FROM store_revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        u64::try_from(revision)
+            .map_err(|_| StoreError::Corrupt(format!("the store revision is negative: {revision}")))
     }
 
     /// Every dashboard with its widgets, oldest first.

@@ -1,7 +1,7 @@
 //! Rows ↔ records: reading dashboards with their widgets, and the column conversions.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row};
 use uuid::Uuid;
 
 use operators::registry::AggregationKind;
@@ -24,7 +24,7 @@ pub(super) async fn load_dashboards<'e, E>(
     id: Option<Uuid>,
 ) -> Result<Vec<Dashboard>, StoreError>
 where
-    E: sqlx::Executor<'e, Database = Sqlite>,
+    E: sqlx::Executor<'e, Database = Any>,
 {
     let rows = match id {
         None => {
@@ -66,7 +66,7 @@ where
 }
 
 /// The widget in a row of [`SELECT_DASHBOARDS`] whose widget columns are not NULL.
-fn widget(row: &SqliteRow) -> Result<Widget, StoreError> {
+fn widget(row: &AnyRow) -> Result<Widget, StoreError> {
     let widget_id = uuid(row, "widget_id")?;
     let corrupt = |what: &str, error: &dyn std::fmt::Display| {
         StoreError::Corrupt(format!("widget {widget_id}: {what}: {error}"))
@@ -88,13 +88,13 @@ fn widget(row: &SqliteRow) -> Result<Widget, StoreError> {
     })
 }
 
-fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid, StoreError> {
+fn uuid(row: &AnyRow, column: &str) -> Result<Uuid, StoreError> {
     let text: String = row.try_get(column)?;
     Uuid::parse_str(&text)
         .map_err(|e| StoreError::Corrupt(format!("{column} {text:?} is not a UUID: {e}")))
 }
 
-fn unsigned(row: &SqliteRow, column: &str) -> Result<u64, StoreError> {
+fn unsigned(row: &AnyRow, column: &str) -> Result<u64, StoreError> {
     let value: i64 = row.try_get(column)?;
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("{column} is negative: {value}")))
 }

@@ -1,4 +1,5 @@
-//! Store round trips against a real database in a temporary directory.
+//! Store round trips against real databases: each test runs on SQLite (in a temporary
+//! directory) and on PostgreSQL (a database of its own; see [`super::test_postgres`]).
 
 use std::collections::BTreeMap;
 
@@ -6,7 +7,8 @@ use operators::registry::AggregationKind;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::testing::{TestStore, on_both_backends};
+use super::{Backend, StoreError};
 use crate::model::{FIRST_GENERATION, Widget, WidgetPatch, WidgetUpdate};
 
 fn widget(metric: &str) -> Widget {
@@ -22,15 +24,21 @@ fn widget(metric: &str) -> Widget {
     }
 }
 
-async fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("data")).await.expect("open");
-    (dir, store)
-}
+on_both_backends!(
+    create_get_list_and_reopen,
+    unknown_ids_are_not_found,
+    rename_keeps_widgets,
+    patch_adds_updates_removes_and_bumps_generations,
+    failed_patch_changes_nothing,
+    duplicate_widget_ids_conflict_and_roll_back,
+    delete_cascades_to_widgets,
+    revision_counts_committed_writes,
+    concurrent_writers_all_commit,
+);
 
-#[tokio::test]
-async fn create_get_list_and_reopen() {
-    let (dir, store) = open().await;
+async fn create_get_list_and_reopen(backend: Backend) {
+    let test = TestStore::new(backend).await;
+    let store = &test.store;
     let widgets = vec![widget("cpu"), widget("mem")];
     let created = store
         .create_dashboard("ops", &widgets)
@@ -55,17 +63,20 @@ async fn create_get_list_and_reopen() {
             .expect("widget"),
         widgets[1]
     );
-    drop(store);
 
-    let reopened = Store::open(&dir.path().join("data")).await.expect("reopen");
+    let reopened = test.reopen().await;
     let listed = reopened.list_dashboards().await.expect("list");
     assert!(listed.contains(&created) && listed.contains(&empty));
-    assert!(dir.path().join("data").join(super::DATABASE_FILE).exists());
+    if let Some(dir) = test.data_dir() {
+        assert!(dir.join(super::DATABASE_FILE).exists());
+    }
+    reopened.pool.close().await;
+    test.finish().await;
 }
 
-#[tokio::test]
-async fn unknown_ids_are_not_found() {
-    let (_dir, store) = open().await;
+async fn unknown_ids_are_not_found(backend: Backend) {
+    let test = TestStore::new(backend).await;
+    let store = &test.store;
     let id = Uuid::new_v4();
     assert!(
         matches!(store.get_dashboard(id).await, Err(StoreError::DashboardNotFound(i)) if i == id)
@@ -93,11 +104,12 @@ async fn unknown_ids_are_not_found() {
         Err(StoreError::WidgetNotFound { widget, .. }) if widget == missing
     ));
     assert!(store.list_dashboards().await.expect("list").len() == 1);
+    test.finish().await;
 }
 
-#[tokio::test]
-async fn rename_keeps_widgets() {
-    let (_dir, store) = open().await;
+async fn rename_keeps_widgets(backend: Backend) {
+    let test = TestStore::new(backend).await;
+    let store = &test.store;
     let created = store
         .create_dashboard("old", &[widget("cpu")])
         .await
@@ -110,11 +122,12 @@ async fn rename_keeps_widgets() {
     assert_eq!(renamed.widgets, created.widgets);
     assert!(renamed.updated_at >= created.updated_at);
     assert_eq!(store.get_dashboard(created.id).await.expect("get"), renamed);
+    test.finish().await;
 }
 
-#[tokio::test]
-async fn patch_adds_updates_removes_and_bumps_generations() {
-    let (_dir, store) = open().await;
+async fn patch_adds_updates_removes_and_bumps_generations(backend: Backend) {
+    let test = TestStore::new(backend).await;
+    let store = &test.store;
     let (a, b, c) = (widget("a"), widget("b"), widget("c"));
     let created = store
         .create_dashboard("d", &[a.clone(), b.clone(), c.clone()])
@@ -180,11 +193,12 @@ async fn patch_adds_updates_removes_and_bumps_generations() {
         .map(|w| w.metric_name.as_str())
         .collect();
     assert_eq!(metrics, ["c", "new", "later"]);
+    test.finish().await;
 }
 
-#[tokio::test]
-async fn failed_patch_changes_nothing() {
-    let (_dir, store) = open().await;
+async fn failed_patch_changes_nothing(backend: Backend) {
+    let test = TestStore::new(backend).await;
+    let store = &test.store;
     let a = widget("a");
     let created = store
         .create_dashboard("d", std::slice::from_ref(&a))
@@ -218,22 +232,24 @@ async fn failed_patch_changes_nothing() {
         Err(StoreError::WidgetNotFound { .. })
     ));
     assert_eq!(store.get_dashboard(other.id).await.expect("get"), other);
+    test.finish().await;
 }
 
-#[tokio::test]
-async fn duplicate_widget_ids_conflict_and_roll_back() {
-    let (_dir, store) = open().await;
+async fn duplicate_widget_ids_conflict_and_roll_back(backend: Backend) {
+    let test = TestStore::new(backend).await;
+    let store = &test.store;
     let a = widget("a");
     assert!(matches!(
         store.create_dashboard("d", &[a.clone(), a.clone()]).await,
         Err(StoreError::Conflict(_))
     ));
     assert!(store.list_dashboards().await.expect("list").is_empty());
+    test.finish().await;
 }
 
-#[tokio::test]
-async fn delete_cascades_to_widgets() {
-    let (_dir, store) = open().await;
+async fn delete_cascades_to_widgets(backend: Backend) {
+    let test = TestStore::new(backend).await;
+    let store = &test.store;
     let kept = store
         .create_dashboard("kept", &[widget("k")])
         .await
@@ -255,4 +271,82 @@ async fn delete_cascades_to_widgets() {
         .await
         .expect("count");
     assert_eq!(orphans, 0);
+    test.finish().await;
+}
+
+async fn revision_counts_committed_writes(backend: Backend) {
+    let test = TestStore::new(backend).await;
+    let store = &test.store;
+    let start = store.revision().await.expect("revision");
+    let a = widget("a");
+    let created = store
+        .create_dashboard("d", std::slice::from_ref(&a))
+        .await
+        .expect("create");
+    assert_eq!(store.revision().await.expect("revision"), start + 1);
+
+    // Failed and empty writes commit nothing.
+    let missing = WidgetPatch {
+        remove: vec![Uuid::new_v4()],
+        ..WidgetPatch::default()
+    };
+    assert!(store.patch_widgets(created.id, &missing).await.is_err());
+    assert!(store.rename_dashboard(Uuid::new_v4(), "x").await.is_err());
+    let empty = WidgetPatch::default();
+    store
+        .patch_widgets(created.id, &empty)
+        .await
+        .expect("empty patch");
+    assert_eq!(store.revision().await.expect("revision"), start + 1);
+
+    store
+        .rename_dashboard(created.id, "e")
+        .await
+        .expect("rename");
+    let add = WidgetPatch {
+        add: vec![widget("b")],
+        ..WidgetPatch::default()
+    };
+    store.patch_widgets(created.id, &add).await.expect("patch");
+    store.delete_dashboard(created.id).await.expect("delete");
+    assert_eq!(store.revision().await.expect("revision"), start + 4);
+
+    // Another handle (another process) sees the same revision.
+    let other = test.reopen().await;
+    assert_eq!(other.revision().await.expect("revision"), start + 4);
+    other.pool.close().await;
+    test.finish().await;
+}
+
+async fn concurrent_writers_all_commit(backend: Backend) {
+    let test = TestStore::new(backend).await;
+    let other = test.reopen().await;
+    let created = test
+        .store
+        .create_dashboard("shared", &[])
+        .await
+        .expect("create");
+    let start = test.store.revision().await.expect("revision");
+    // Two handles (as two processes would) add widgets to one dashboard at the same time.
+    let writes = (0..8).map(|i| {
+        let store = if i % 2 == 0 { &test.store } else { &other };
+        let patch = WidgetPatch {
+            add: vec![widget(&format!("m{i}"))],
+            ..WidgetPatch::default()
+        };
+        async move { store.patch_widgets(created.id, &patch).await }
+    });
+    for result in futures_util::future::join_all(writes).await {
+        result.expect("every concurrent write commits");
+    }
+    let widgets = test
+        .store
+        .get_dashboard(created.id)
+        .await
+        .expect("get")
+        .widgets;
+    assert_eq!(widgets.len(), 8);
+    assert_eq!(test.store.revision().await.expect("revision"), start + 8);
+    other.pool.close().await;
+    test.finish().await;
 }

@@ -1,6 +1,7 @@
-//! Writes: create, rename, patch widgets, delete. One transaction each, all or nothing.
+//! Writes: create, rename, patch widgets, delete. One transaction each, all or nothing, whose
+//! first statement bumps the store's revision.
 
-use sqlx::SqliteConnection;
+use sqlx::{Any, AnyConnection, Transaction};
 use uuid::Uuid;
 
 use super::rows::{bigint, json_text, load_dashboards};
@@ -28,7 +29,7 @@ impl Store {
     ) -> Result<Dashboard, StoreError> {
         let now = now_ms();
         let id = Uuid::new_v4();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO dashboards (id, name, created_at, updated_at) VALUES ($1, $2, $3, $4)",
         )
@@ -48,7 +49,7 @@ impl Store {
 
     /// Renames a dashboard.
     pub async fn rename_dashboard(&self, id: Uuid, name: &str) -> Result<Dashboard, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         touch(&mut tx, id).await?;
         sqlx::query("UPDATE dashboards SET name = $1 WHERE id = $2")
             .bind(name)
@@ -75,7 +76,7 @@ impl Store {
                 removed: Vec::new(),
             });
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         touch(&mut tx, id).await?;
         let mut widgets = load_one(&mut tx, id).await?.widgets;
         let not_found = |widget| StoreError::WidgetNotFound {
@@ -129,7 +130,7 @@ impl Store {
 
     /// Deletes a dashboard and its widgets; returns what was deleted.
     pub async fn delete_dashboard(&self, id: Uuid) -> Result<Dashboard, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         touch(&mut tx, id).await?;
         let dashboard = load_one(&mut tx, id).await?;
         // The widgets go with it (ON DELETE CASCADE).
@@ -140,11 +141,22 @@ impl Store {
         tx.commit().await?;
         Ok(dashboard)
     }
+
+    /// Begins a write: a transaction whose first statement bumps the store's revision. Being a
+    /// write, it takes SQLite's database lock at once (a transaction that read first could fail
+    /// to upgrade its lock); on PostgreSQL it locks the revision row, so writers run one after
+    /// another, each seeing every write committed before it, and never deadlock.
+    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE store_revision SET revision = revision + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
 }
 
-/// Sets the dashboard's `updated_at` to now: the first statement of every change to an
-/// existing dashboard, so the transaction holds the write lock from its start.
-async fn touch(tx: &mut SqliteConnection, id: Uuid) -> Result<(), StoreError> {
+/// Sets the dashboard's `updated_at` to now; fails if there is no such dashboard.
+async fn touch(tx: &mut AnyConnection, id: Uuid) -> Result<(), StoreError> {
     let done = sqlx::query("UPDATE dashboards SET updated_at = $1 WHERE id = $2")
         .bind(bigint(now_ms(), "updated_at")?)
         .bind(id.to_string())
@@ -156,7 +168,7 @@ async fn touch(tx: &mut SqliteConnection, id: Uuid) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn load_one(tx: &mut SqliteConnection, id: Uuid) -> Result<Dashboard, StoreError> {
+async fn load_one(tx: &mut AnyConnection, id: Uuid) -> Result<Dashboard, StoreError> {
     load_dashboards(&mut *tx, Some(id))
         .await?
         .pop()
@@ -164,7 +176,7 @@ async fn load_one(tx: &mut SqliteConnection, id: Uuid) -> Result<Dashboard, Stor
 }
 
 async fn insert_widget(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     dashboard: Uuid,
     position: i64,
     widget: &Widget,
@@ -192,7 +204,7 @@ async fn insert_widget(
     Ok(())
 }
 
-async fn update_widget(tx: &mut SqliteConnection, widget: &Widget) -> Result<(), StoreError> {
+async fn update_widget(tx: &mut AnyConnection, widget: &Widget) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE widgets SET metric_name = $1, aggregation = $2, window_seconds = $3, \
          refresh_interval_seconds = $4, filter = $5, display_config = $6, generation = $7 \
