@@ -11,11 +11,13 @@
 //! bumps the store's revision (a one-row table), so writers queue on that row (PostgreSQL) or on
 //! the database lock (SQLite) instead of failing to upgrade a read lock or deadlocking, and every
 //! committed write has a revision of its own. [`Store::revision`] reads it: a cheap poll for
-//! "did anything change" in a store other processes write to. Reads of a dashboard and its widgets are one query, so they never see half
+//! "did anything change", which [`watch`] uses to bring this process up to date with writes
+//! made by others. Reads of a dashboard and its widgets are one query, so they never see half
 //! of a write.
 
 mod connect;
 mod rows;
+pub mod watch;
 mod write;
 
 #[cfg(test)]
@@ -24,10 +26,13 @@ pub(crate) mod test_postgres;
 mod testing;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_watch;
 
 use std::path::PathBuf;
 
 use sqlx::AnyPool;
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::model::{Dashboard, Widget};
@@ -103,16 +108,37 @@ pub enum Backend {
     Postgres,
 }
 
+/// A write this process committed, as it is afterwards: what its REST API has told its own hub
+/// and dataflow, so [`watch::StoreWatcher`] need not tell them again.
+#[derive(Clone, Debug)]
+pub(crate) enum LocalChange {
+    /// The dashboard was created or changed, and now is this.
+    Saved(Dashboard),
+    /// The dashboard was deleted.
+    Deleted(Uuid),
+}
+
+/// Local writes a watcher may fall behind on before it forgets which writes were local (it then
+/// reloads the store and may repeat a `dashboard` message: never a wrong state).
+const LOCAL_CHANGES_CAPACITY: usize = 1024;
+
 /// Handle to the dashboard store. Cheap to clone (a connection pool).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Every committed write of this process (of any clone of this handle), for watchers.
+    /// Sending with no watcher subscribed costs nothing.
+    local: broadcast::Sender<LocalChange>,
 }
 
 impl Store {
     fn with_pool(pool: AnyPool, backend: Backend) -> Store {
-        Store { pool, backend }
+        Store {
+            pool,
+            backend,
+            local: broadcast::Sender::new(LOCAL_CHANGES_CAPACITY),
+        }
     }
 
     /// The database the store is kept in.
@@ -167,6 +193,11 @@ impl Store {
             .into_iter()
             .flat_map(|d| d.widgets)
             .collect())
+    }
+
+    /// Follows this process's own committed writes (see [`LocalChange`]).
+    pub(crate) fn local_changes(&self) -> broadcast::Receiver<LocalChange> {
+        self.local.subscribe()
     }
 }
 

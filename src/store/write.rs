@@ -5,7 +5,7 @@ use sqlx::{Any, AnyConnection, Transaction};
 use uuid::Uuid;
 
 use super::rows::{bigint, json_text, load_dashboards};
-use super::{Store, StoreError, now_ms};
+use super::{LocalChange, Store, StoreError, now_ms};
 use crate::model::{Dashboard, Widget, WidgetPatch};
 
 /// What [`Store::patch_widgets`] did.
@@ -44,6 +44,7 @@ impl Store {
         }
         let dashboard = load_one(&mut tx, id).await?;
         tx.commit().await?;
+        self.committed(LocalChange::Saved(dashboard.clone()));
         Ok(dashboard)
     }
 
@@ -58,6 +59,7 @@ impl Store {
             .await?;
         let dashboard = load_one(&mut tx, id).await?;
         tx.commit().await?;
+        self.committed(LocalChange::Saved(dashboard.clone()));
         Ok(dashboard)
     }
 
@@ -121,6 +123,7 @@ impl Store {
 
         let dashboard = load_one(&mut tx, id).await?;
         tx.commit().await?;
+        self.committed(LocalChange::Saved(dashboard.clone()));
         Ok(PatchOutcome {
             dashboard,
             upserted,
@@ -139,6 +142,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.committed(LocalChange::Deleted(id));
         Ok(dashboard)
     }
 
@@ -152,6 +156,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         Ok(tx)
+    }
+
+    /// Tells this process's watchers about a committed write (see [`LocalChange`]).
+    fn committed(&self, change: LocalChange) {
+        // Fails only when no watcher listens; then nobody needs to know.
+        let _ = self.local.send(change);
     }
 }
 
