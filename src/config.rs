@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::auth::Tokens;
+use crate::store::DatabaseUrl;
 
 /// The longest retention (and so the longest widget window) flowboard accepts.
 pub const MAX_RETENTION: Duration = Duration::from_secs(86_400);
@@ -53,6 +54,13 @@ pub struct ServeArgs {
     /// Directory for the dashboard database and checkpoints.
     #[arg(long, env = "FLOWBOARD_DATA_DIR", default_value = "./flowboard-data")]
     pub data_dir: PathBuf,
+
+    /// Dashboard store shared by several flowboard processes, instead of the SQLite file in the
+    /// data directory: postgres://user:password@host:5432/database (or sqlite:PATH). Changes
+    /// made through any process reach every process's WebSocket clients and dataflow within
+    /// about a second. Prefer the environment variable: the URL may hold a password.
+    #[arg(long, env = "FLOWBOARD_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 
     /// Kafka bootstrap servers (host:port,...). When absent, an embedded in-memory broker is
     /// started in-process (for trying things out: it is not durable).
@@ -188,6 +196,8 @@ pub struct Config {
     pub http: SocketAddr,
     /// See [`ServeArgs::data_dir`].
     pub data_dir: PathBuf,
+    /// See [`ServeArgs::database_url`].
+    pub database_url: Option<DatabaseUrl>,
     /// See [`ServeArgs::kafka_brokers`].
     pub kafka_brokers: Option<String>,
     /// See [`ServeArgs::topic`].
@@ -332,9 +342,15 @@ impl Config {
                     .into(),
             );
         }
+        let database_url = match args.database_url.as_deref().map(str::parse::<DatabaseUrl>) {
+            Some(Err(message)) => return fail("database-url", message),
+            Some(Ok(url)) => Some(url),
+            None => None,
+        };
         Ok(Config {
             http: args.http,
             data_dir: args.data_dir,
+            database_url,
             kafka_brokers: args.kafka_brokers,
             topic: args.topic,
             partitions: args.partitions,

@@ -15,7 +15,6 @@ use crate::broker::EmbeddedBroker;
 use crate::config::{BrokerArgs, Config};
 use crate::hub::Hub;
 use crate::ingest::Ingest;
-use crate::store::Store;
 use crate::values_topic;
 
 /// `flowboard serve`: runs until Ctrl-C / SIGTERM.
@@ -53,14 +52,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("kafka bootstrap servers: {brokers}");
 
     // Dashboards, and the widgets the dataflow starts with.
-    let store = runtime
-        .block_on(Store::open(&config.data_dir))
-        .with_context(|| {
-            format!(
-                "opening the dashboard store in {}",
-                config.data_dir.display()
-            )
-        })?;
+    let store = runtime.block_on(crate::store::open_configured(
+        config.database_url.as_ref(),
+        &config.data_dir,
+    ))?;
     let dashboards = runtime.block_on(store.list_dashboards())?;
     let processes = config.cluster.as_ref().map_or(1, |c| c.addresses.len());
     let all_workers = config.workers * processes;
@@ -158,6 +153,20 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
 
     runtime.block_on(async {
         let ticker = hub.spawn_ticker();
+        // A store other processes write to: their dashboard and widget changes reach our hub
+        // and, where worker 0 (which owns the widget input) runs, the dataflow; our own API's
+        // are told once. Stops on `hub.shutdown()`.
+        if config.database_url.is_some() {
+            let feeds_dataflow =
+                pipeline.is_some() && config.cluster.as_ref().is_none_or(|c| c.process == 0);
+            crate::store::watch::spawn(
+                store.clone(),
+                hub.clone(),
+                feeds_dataflow.then(|| widgets.clone()),
+                crate::store::watch::DEFAULT_INTERVAL,
+                &dashboards,
+            );
+        }
         // A dataflow that died serves nothing but stale values: stop, so a supervisor restarts
         // us from the last checkpoint.
         let watched = stats.clone();
