@@ -12,10 +12,10 @@
 //! it arrive.
 //!
 //! The API's own writes are not told twice: the store reports each write of this process as it
-//! commits (see [`LocalChange`]), and the watcher counts it as told. A dashboard this process
-//! wrote while the watcher was loading is left for the next poll, when the API has surely told
-//! the hub, so the watcher never overwrites a newer state with the older one it loaded.
-//! Upserting an unchanged query is a no-op in the dataflow.
+//! commits, and the watcher counts it as told. A dashboard this process wrote while the watcher
+//! was loading is left for the next poll, when the API has surely told the hub, so the watcher
+//! never overwrites a newer state with the older one it loaded. Upserting an unchanged query is
+//! a no-op in the dataflow.
 //!
 //! Start one per process that serves dashboards from a shared store, after telling the hub and
 //! the dataflow the dashboards it starts with and before serving the API:
