@@ -4,7 +4,7 @@
 use tempfile::TempDir;
 
 use super::test_postgres::TestDatabase;
-use super::{Backend, Store};
+use super::{Backend, DATABASE_FILE, Store};
 
 /// A fresh, empty store, and what it lives in.
 pub(crate) struct TestStore {
@@ -20,12 +20,20 @@ enum Place {
 impl TestStore {
     /// An empty store on `backend`.
     pub(crate) async fn new(backend: Backend) -> TestStore {
-        let place = match backend {
-            Backend::Sqlite => Place::Sqlite(tempfile::tempdir().expect("temp dir")),
-            Backend::Postgres => Place::Postgres(TestDatabase::create().await),
-        };
+        let (place, _) = Place::new(backend).await;
         let store = open(&place).await;
         assert_eq!(store.backend(), backend);
+        TestStore { store, place }
+    }
+
+    /// A store on `backend` that `prepare` (given its database URL) set up before it is opened.
+    pub(crate) async fn prepared<F: Future<Output = ()>>(
+        backend: Backend,
+        prepare: impl FnOnce(String) -> F,
+    ) -> TestStore {
+        let (place, url) = Place::new(backend).await;
+        prepare(url).await;
+        let store = open(&place).await;
         TestStore { store, place }
     }
 
@@ -47,6 +55,26 @@ impl TestStore {
         self.store.pool.close().await;
         if let Place::Postgres(database) = self.place {
             database.drop_database().await;
+        }
+    }
+}
+
+impl Place {
+    /// A place for a database, and the database's URL.
+    async fn new(backend: Backend) -> (Place, String) {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let data = dir.path().join("data");
+                std::fs::create_dir_all(&data).expect("data dir");
+                let url = format!("sqlite:{}?mode=rwc", data.join(DATABASE_FILE).display());
+                (Place::Sqlite(dir), url)
+            }
+            Backend::Postgres => {
+                let database = TestDatabase::create().await;
+                let url = database.url.clone();
+                (Place::Postgres(database), url)
+            }
         }
     }
 }

@@ -34,6 +34,7 @@ on_both_backends!(
     delete_cascades_to_widgets,
     revision_counts_committed_writes,
     concurrent_writers_all_commit,
+    stores_made_before_the_revision_get_one,
 );
 
 async fn create_get_list_and_reopen(backend: Backend) {
@@ -348,5 +349,34 @@ async fn concurrent_writers_all_commit(backend: Backend) {
     assert_eq!(widgets.len(), 8);
     assert_eq!(test.store.revision().await.expect("revision"), start + 8);
     other.pool.close().await;
+    test.finish().await;
+}
+
+async fn stores_made_before_the_revision_get_one(backend: Backend) {
+    // A database as the first release left it: only the first migration, one dashboard.
+    let id = Uuid::new_v4();
+    let test = TestStore::prepared(backend, |url| async move {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+        let first = sqlx::migrate::Migrator {
+            migrations: super::MIGRATOR.migrations[..1].to_vec().into(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        first.run(&pool).await.expect("first migration");
+        sqlx::query(
+            "INSERT INTO dashboards (id, name, created_at, updated_at) VALUES ($1, 'old', 1, 1)",
+        )
+        .bind(id.to_string())
+        .execute(&pool)
+        .await
+        .expect("insert");
+        pool.close().await;
+    })
+    .await;
+    let store = &test.store;
+    assert_eq!(store.revision().await.expect("revision"), 0);
+    assert_eq!(store.get_dashboard(id).await.expect("kept").name, "old");
+    store.rename_dashboard(id, "new").await.expect("rename");
+    assert_eq!(store.revision().await.expect("revision"), 1);
     test.finish().await;
 }
