@@ -1,6 +1,6 @@
 //! Several servers sharing one PostgreSQL dashboard store (`--database-url`): a change made
-//! through any of them reaches the others' REST answers, WebSocket clients and dataflows, and
-//! reaches its own clients once.
+//! through any of them reaches the others' REST answers, WebSocket clients and dataflows (also
+//! from a `--frontend` without a dataflow of its own), and reaches its own clients once.
 //!
 //! The PostgreSQL is the one `FLOWBOARD_TEST_DATABASE_URL` names (`scripts/test` starts one),
 //! or one this test process starts itself (see `src/store/test_postgres.rs`).
@@ -144,6 +144,62 @@ async fn changes_through_one_server_reach_the_others_clients_and_dataflow() {
     assert_eq!(status, 404);
 
     drop((a, b));
+    database.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn widgets_changed_through_a_frontend_reach_the_aggregating_dataflow() {
+    // The scale-out shape: an aggregating process publishing its values, and a frontend
+    // (no dataflow of its own) serving REST and WebSockets from the values topic.
+    let database = TestDatabase::create().await;
+    let broker = Broker::start();
+    let shared = ["--database-url", database.url.as_str()];
+    let aggregator = Server::start_with_brokers(
+        temp_data_dir("shared-aggregator"),
+        &broker,
+        2,
+        &[&shared[..], &["--publish-values"]].concat(),
+    );
+    let frontend = Server::start_with_brokers(
+        temp_data_dir("shared-frontend"),
+        &broker,
+        1,
+        &[&shared[..], &["--frontend"]].concat(),
+    );
+
+    // A dashboard created, then a widget added, through the frontend: only the aggregator's
+    // store watcher can hand them to its dataflow.
+    let dashboard =
+        create_dashboard(&frontend, "via frontend", json!([widget("pay", "sum")])).await;
+    let id = str_of(&dashboard, "dashboard_id").to_string();
+    let sum = str_of(&dashboard["widgets"][0], "widget_id").to_string();
+    let (status, patched) = patch(
+        &frontend,
+        &format!("/dashboards/{id}/widgets"),
+        &json!({"add": [widget("pay", "max")]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    let max = str_of(&patched["widgets"][1], "widget_id").to_string();
+    let mut stream = stream_once_known(&frontend, &id).await;
+
+    ingest(
+        &frontend,
+        vec![event("pay", 3.0, &[]), event("pay", 4.0, &[])],
+    )
+    .await;
+    stream
+        .wait_for(WAIT, "the sum computed by the aggregator = 7", |m| {
+            value_in(m, &sum) == Some(json!(7.0))
+        })
+        .await;
+    stream
+        .wait_for(WAIT, "the max computed by the aggregator = 4", |m| {
+            value_in(m, &max) == Some(json!(4.0))
+        })
+        .await;
+
+    drop((frontend, aggregator, broker));
     database.drop_database().await;
 }
 
