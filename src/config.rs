@@ -296,6 +296,12 @@ impl Config {
                 "a frontend reads values from the aggregation cluster's Kafka: give --kafka-brokers".into(),
             );
         }
+        if (args.frontend || cluster.is_some()) && args.database_url.is_none() {
+            return fail(
+                "database-url",
+                "processes of a cluster and frontends share one dashboard store: give --database-url postgres://... (or sqlite:PATH of a file they all reach)".into(),
+            );
+        }
         if cluster.is_some() && args.kafka_brokers.is_none() {
             return fail(
                 "processes",

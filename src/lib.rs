@@ -6,7 +6,8 @@
 //! - [`config`]: command line and the validated [`config::Config`].
 //! - [`broker`]: the embedded Kafka broker (librdkafka's mock cluster).
 //! - [`model`]: dashboards and widgets.
-//! - [`store`]: the dashboard store (SQLite).
+//! - [`store`]: the dashboard store (embedded SQLite, or a shared PostgreSQL), and the watcher
+//!   that follows changes other processes make to a shared one.
 //! - [`auth`]: bearer tokens for ingest, dashboard writes and reads.
 //! - [`api`]: REST routes for dashboards, widgets and snapshots; [`error`]: their errors.
 //! - [`ingest`]: `POST /ingest` → Kafka.

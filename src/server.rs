@@ -116,7 +116,12 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         };
         let local_hub = (!from_topic).then(|| hub.clone());
         let stats = pipeline.stats();
-        let control = pipeline.control();
+        // Only process 0 of a cluster holds the widget input; elsewhere widget changes reach it
+        // through the shared store (a control nobody reads would only pile commands up).
+        let control = match &config.cluster {
+            Some(cluster) if cluster.process != 0 => WidgetControl::channel().0,
+            _ => pipeline.control(),
+        };
         runtime.spawn(crate::bridge::forward(
             batches,
             local_hub,

@@ -628,3 +628,22 @@ impl Stream {
         }
     }
 }
+
+impl Server {
+    /// Waits up to `timeout` for the server to exit on its own; its exit status, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// The log lines it printed since it started (drains them).
+    pub fn drain_log(&self) -> Vec<String> {
+        self.log.try_iter().map(|line| strip_ansi(&line)).collect()
+    }
+}
