@@ -9,7 +9,7 @@ mod common;
 #[path = "../src/store/test_postgres.rs"]
 mod test_postgres;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -29,14 +29,14 @@ fn free_port() -> u16 {
 }
 
 /// Starts both aggregation processes (each waits for the other before it serves).
-fn start_cluster(data_dir: &PathBuf, hosts: &PathBuf, broker: &str, database: &str) -> Vec<Server> {
+fn start_cluster(data_dir: &Path, hosts: &Path, broker: &str, database: &str) -> Vec<Server> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..2)
             .map(|process| {
                 scope.spawn(move || {
                     let process = process.to_string();
                     Server::launch(
-                        data_dir.clone(),
+                        data_dir.to_path_buf(),
                         &[
                             "--http",
                             "127.0.0.1:0",
