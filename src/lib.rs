@@ -19,6 +19,8 @@
 //! - [`metrics`]: `GET /metrics`; [`health`]: `GET /healthz` and `GET /readyz`.
 //! - [`server`]: wires it all together and runs it.
 
+#![deny(missing_docs)]
+
 pub mod api;
 pub mod auth;
 pub mod bridge;
