@@ -31,7 +31,9 @@ impl PendingPanes {
             Some(panes) => panes,
             None => by_series.entry(series.to_key()).or_default(),
         };
-        match panes.iter_mut().find(|(end, _)| *end == pane) {
+        // Usually one pane per series and tick; a replay brings many, in time order: look from
+        // the newest.
+        match panes.iter_mut().rev().find(|(end, _)| *end == pane) {
             Some((_, partials)) => partials.insert(time, value),
             None => {
                 let mut partials = PaneSet::empty();
