@@ -35,6 +35,36 @@ use crate::widget::{WidgetKey, WidgetQuery};
 /// A partial for a widget's window: `(widget, pane end, partial of its aggregation)`.
 pub type Contribution = (WidgetKey, u64, AnyPane);
 
+/// The contributions of one time, combined per widget and pane before they leave the worker:
+/// partials of many series for the same pane merge into one (their merge is associative and
+/// commutative), so a widget over 10,000 series receives one partial per pane and worker, not
+/// 10,000.
+#[derive(Default)]
+struct Contributions {
+    by_pane: HashMap<(WidgetKey, u64), AnyPane>,
+}
+
+impl Contributions {
+    fn add(&mut self, widget: WidgetKey, pane_end: u64, partial: AnyPane) {
+        match self.by_pane.entry((widget, pane_end)) {
+            std::collections::hash_map::Entry::Occupied(mut held) => held.get_mut().merge(&partial),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(partial);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_pane.is_empty()
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = Contribution> + '_ {
+        self.by_pane
+            .drain()
+            .map(|((widget, pane_end), partial)| (widget, pane_end, partial))
+    }
+}
+
 /// One retained series.
 struct Series {
     key: SeriesKey,
@@ -111,7 +141,7 @@ impl StoreState {
         }
     }
 
-    fn add_widget(&mut self, query: WidgetQuery, time: u64, out: &mut Vec<Contribution>) {
+    fn add_widget(&mut self, query: WidgetQuery, time: u64, out: &mut Contributions) {
         let horizon = time.saturating_sub(query.spec.window_ms);
         for slot in self.by_metric.get(&query.metric).into_iter().flatten() {
             let Some(series) = self.series[*slot].as_mut() else {
@@ -122,11 +152,11 @@ impl StoreState {
             }
             series.subscribers.push((query.key, query.spec));
             for (pane_end, partials) in series.panes.iter().filter(|(end, _)| *end > horizon) {
-                out.push((
+                out.add(
                     query.key,
                     *pane_end,
                     partials.project(query.spec.aggregation),
-                ));
+                );
             }
         }
         self.widgets.insert(query.key.id, query);
@@ -137,7 +167,7 @@ impl StoreState {
         key: SeriesKey,
         panes: Vec<(u64, PaneSet)>,
         time: u64,
-        out: &mut Vec<Contribution>,
+        out: &mut Contributions,
     ) {
         let slot = match self.index.get(&key) {
             Some(slot) => *slot,
@@ -153,7 +183,7 @@ impl StoreState {
             series.dirty.push(pane_end);
             for (widget, spec) in &series.subscribers {
                 if pane_end + spec.window_ms > time {
-                    out.push((*widget, pane_end, partials.project(spec.aggregation)));
+                    out.add(*widget, pane_end, partials.project(spec.aggregation));
                 }
             }
             series.merge(pane_end, &partials);
@@ -298,7 +328,7 @@ pub fn series_store<'scope>(
                             time.saturating_sub(1),
                         );
                     }
-                    let mut out = Vec::new();
+                    let mut out = Contributions::default();
 
                     if let Some(mut changes) = pending_widgets.remove(&time) {
                         differential_dataflow::consolidation::consolidate(&mut changes);
@@ -327,7 +357,7 @@ pub fn series_store<'scope>(
                     if !out.is_empty() {
                         output
                             .session(&cap.delayed(&time))
-                            .give_iterator(out.into_iter());
+                            .give_iterator(out.drain());
                     }
                     // Restored panes are already in the checkpoint chain: not changes.
                     if checkpoints

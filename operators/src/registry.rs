@@ -158,6 +158,17 @@ macro_rules! define_registry {
                 match self { $(AnyPane::$variant(_) => AggregationKind::$variant),* }
             }
 
+            /// Merges `other`, a partial of the same aggregation, into this one (as
+            /// [`Aggregation::merge`]); a partial of another aggregation is a caller's bug and
+            /// is left out.
+            pub fn merge(&mut self, other: &AnyPane) {
+                match (self, other) {
+                    $((AnyPane::$variant(into), AnyPane::$variant(other)) => <$ty as Aggregation>::merge(into, other),)*
+                    #[allow(unreachable_patterns)]
+                    (into, other) => debug_assert!(false, "merging {:?} into {:?}", other.kind(), into.kind()),
+                }
+            }
+
             /// The aggregation's result for a window whose panes merge to this partial.
             pub fn finish(&self, extent: WindowExtent) -> Option<f64> {
                 match self { $(AnyPane::$variant(pane) => <$ty as Aggregation>::finish(pane, extent)),* }
