@@ -33,8 +33,14 @@ pub async fn forward(
 ) {
     let mut closed: Vec<Option<u64>> = vec![None; workers];
     while let Some(batch) = batches.recv().await {
+        let lag_ms = stats
+            .partitions()
+            .values()
+            .map(|p| p.lag_ms)
+            .max()
+            .unwrap_or(0);
         if let Some(publisher) = &publisher {
-            publisher.publish(&batch);
+            publisher.publish(&batch, lag_ms);
         }
         let Some(hub) = &hub else { continue };
         if let Some(slot) = closed.get_mut(batch.worker) {
@@ -48,12 +54,6 @@ pub async fn forward(
         {
             stats.closed_time.store(min, Ordering::Relaxed);
         }
-        let lag_ms = stats
-            .partitions()
-            .values()
-            .map(|p| p.lag_ms)
-            .max()
-            .unwrap_or(0);
         hub.set_consumer_lag(lag_ms);
         hub.apply(batch);
     }

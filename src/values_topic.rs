@@ -59,11 +59,14 @@ enum Record {
         generation: u64,
         as_of: u64,
     },
-    /// Every time up to `closed_through` is closed at `worker`, one of `workers`.
+    /// Every time up to `closed_through` is closed at `worker`, one of `workers`; its process's
+    /// Kafka consumer lags `lag_ms` behind (widgets with shorter windows are incomplete).
     Progress {
         worker: usize,
         workers: usize,
         closed_through: u64,
+        #[serde(default)]
+        lag_ms: u64,
     },
 }
 
@@ -178,8 +181,9 @@ impl Publisher {
         })
     }
 
-    /// Publishes one worker's batch: its value changes, then its progress.
-    pub fn publish(&self, batch: &SinkBatch) {
+    /// Publishes one worker's batch: its value changes, then its progress (with how far this
+    /// process's consumer lags).
+    pub fn publish(&self, batch: &SinkBatch, lag_ms: u64) {
         let partition = (batch.worker % self.partitions as usize) as i32;
         for update in &batch.updates {
             let WidgetKey { id, generation } = update.widget;
@@ -204,6 +208,7 @@ impl Publisher {
             worker: batch.worker,
             workers: self.workers,
             closed_through: batch.closed_through,
+            lag_ms,
         };
         self.send(partition, &format!("progress:{}", batch.worker), &progress);
     }
@@ -284,6 +289,8 @@ struct Rebuild {
     /// the widget moved between workers) never replaces a newer one.
     newest: HashMap<Uuid, u64>,
     closed: HashMap<usize, u64>,
+    /// Each worker's process's consumer lag, as last published.
+    lags: HashMap<usize, u64>,
 }
 
 fn read(consumer: BaseConsumer<QuietContext>, hub: Hub, stats: Arc<PipelineStats>) {
@@ -319,16 +326,20 @@ impl Rebuild {
                 worker,
                 workers,
                 closed_through,
+                lag_ms,
             } => {
                 if workers != self.workers {
                     self.workers = workers;
                     hub.set_workers(workers);
                     self.closed.retain(|w, _| *w < workers);
+                    self.lags.retain(|w, _| *w < workers);
                 }
                 if worker >= workers {
                     return; // a worker of a larger, earlier cluster
                 }
                 self.closed.insert(worker, closed_through);
+                self.lags.insert(worker, lag_ms);
+                hub.set_consumer_lag(self.lags.values().copied().max().unwrap_or(0));
                 if self.closed.len() == workers
                     && let Some(min) = self.closed.values().min()
                 {
