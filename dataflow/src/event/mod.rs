@@ -10,7 +10,8 @@
 //!
 //! - `metric_name`: 1–200 characters of `[A-Za-z0-9_.:-]`;
 //! - `value`: a finite number;
-//! - `tags`: optional, an object of string values;
+//! - `tags`: optional, an object of string values, at most 32 of them, keys of up to 128
+//!   characters and values of up to 256 (see [`TagLimits`]);
 //! - `event_time`: optional, epoch milliseconds as a non-negative integer, or an RFC 3339 string.
 //!
 //! Any other field is an error. Each element of an array is decoded on its own, so one bad
@@ -33,8 +34,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 mod fast;
+mod limits;
 
-pub use fast::{EventRef, TagList, decode_each};
+pub use fast::{EventRef, TagList, decode_each, decode_each_with};
+pub use limits::TagLimits;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -71,7 +74,7 @@ pub enum RejectReason {
     InvalidMetricName,
     /// `value` not a finite number.
     InvalidValue,
-    /// `tags` not an object of strings.
+    /// `tags` not an object of strings, or over the [`TagLimits`].
     InvalidTags,
     /// `event_time` not a non-negative integer or an RFC 3339 time.
     InvalidEventTime,
@@ -137,8 +140,14 @@ impl EventError {
 }
 
 /// Decodes a body or record value: one event object or an array of them, each element
-/// decoded on its own. A body that is not JSON of that shape yields one error.
+/// decoded on its own. A body that is not JSON of that shape yields one error. Tags are held
+/// to the [installed](TagLimits::installed) limits.
 pub fn decode(bytes: &[u8]) -> Vec<Result<Event, EventError>> {
+    decode_with(bytes, &TagLimits::installed())
+}
+
+/// [`decode`] with the tag limits `limits`.
+pub fn decode_with(bytes: &[u8], limits: &TagLimits) -> Vec<Result<Event, EventError>> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
         match serde_json::from_slice::<Vec<&RawValue>>(bytes) {
@@ -146,7 +155,7 @@ pub fn decode(bytes: &[u8]) -> Vec<Result<Event, EventError>> {
                 .into_iter()
                 .enumerate()
                 .map(|(index, raw)| {
-                    decode_one(raw.get().as_bytes()).map_err(|mut error| {
+                    decode_one(raw.get().as_bytes(), limits).map_err(|mut error| {
                         error.index = Some(index);
                         error
                     })
@@ -155,7 +164,7 @@ pub fn decode(bytes: &[u8]) -> Vec<Result<Event, EventError>> {
             Err(error) => vec![Err(malformed(&error))],
         }
     } else {
-        vec![decode_one(bytes)]
+        vec![decode_one(bytes, limits)]
     }
 }
 
@@ -192,7 +201,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de Raw
     <&RawValue>::deserialize(deserializer).map(Some)
 }
 
-fn decode_one(bytes: &[u8]) -> Result<Event, EventError> {
+fn decode_one(bytes: &[u8], limits: &TagLimits) -> Result<Event, EventError> {
     let wire: WireEvent<'_> =
         serde_json::from_slice(bytes).map_err(|error| match error.classify() {
             serde_json::error::Category::Data if error.to_string().contains("event_time") => {
@@ -269,6 +278,10 @@ fn decode_one(bytes: &[u8]) -> Result<Event, EventError> {
             )
         })?,
     };
+    limits.check(
+        tags.len(),
+        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?;
 
     let event_time = match wire.event_time {
         None | Some(EventTime::Absent) => None,

@@ -127,3 +127,34 @@ fn round_trips_through_its_serialized_form() {
     let bytes = serde_json::to_vec(&event).expect("serializes");
     assert_eq!(decode_all(&bytes).expect("decodes"), vec![event]);
 }
+
+#[test]
+fn tags_are_bounded_in_number_and_length() {
+    let tags = |n: usize| {
+        (0..n)
+            .map(|i| format!(r#""k{i}": "v""#))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let body = |tags: String| format!(r#"{{"metric_name": "m", "value": 1, "tags": {{{tags}}}}}"#);
+    assert!(decode_all(body(tags(32)).as_bytes()).is_ok());
+    let error = error_of(&body(tags(33)));
+    assert_eq!(
+        (error.field, error.reason),
+        ("tags", RejectReason::InvalidTags)
+    );
+    assert!(error.message.contains("at most 32 tags"), "{error}");
+
+    // Lengths count characters, not bytes.
+    let key = |n: usize| body(format!(r#""{}": "v""#, "é".repeat(n)));
+    assert!(decode_all(key(128).as_bytes()).is_ok());
+    assert_eq!(error_of(&key(129)).reason, RejectReason::InvalidTags);
+    let value = |n: usize| body(format!(r#""k": "{}""#, "ü".repeat(n)));
+    assert!(decode_all(value(256).as_bytes()).is_ok());
+    let error = error_of(&value(257));
+    assert_eq!(
+        (error.field, error.reason),
+        ("tags", RejectReason::InvalidTags)
+    );
+    assert!(error.message.contains("257 characters"), "{error}");
+}
