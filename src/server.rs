@@ -81,6 +81,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         .flat_map(|d| d.widgets.iter().map(|w| w.query()))
         .collect();
 
+    // The Kafka source decodes with the process's tag limits, as HTTP ingest does.
+    if let Err(installed) = config.limits.tags.install() {
+        anyhow::bail!("tag limits already installed as {installed:?}");
+    }
     let (sink, batches) = crate::bridge::channel();
     let pipeline = Pipeline::start(
         PipelineConfig {
@@ -101,7 +105,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         &config.topic,
         config.ingest_timeout,
         config.max_clock_skew,
-    )?;
+    )?
+    .with_limits(&config.limits);
     // Observability: /metrics reads the dataflow's counters and the hub at scrape time.
     let metrics = crate::metrics::Metrics::new(crate::metrics::MetricSources {
         stats: pipeline.stats(),
@@ -166,8 +171,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         .routes()
         .or(crate::ingest::routes(
             ingest,
-            crate::api::DEFAULT_BODY_LIMIT,
+            config.limits.body_bytes,
             auth.clone(),
+            config.tokens.ingest.is_none(),
         ))
         .unify()
         .or(crate::ws::routes(hub.clone(), auth))
