@@ -168,6 +168,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             config.retention.as_secs(),
         )
         .with_auth(auth.clone())
+        .with_limits(&config.limits)
         .routes()
         .or(crate::ingest::routes(
             ingest,
