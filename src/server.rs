@@ -177,7 +177,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             config.tokens.ingest.is_none(),
         ))
         .unify()
-        .or(crate::ws::routes(hub.clone(), auth))
+        .or(crate::ws::routes(hub.clone(), auth, config.limits.ws))
         .or(observability)
         .or(crate::ui::routes())
         .recover(crate::error::recover);
