@@ -172,7 +172,7 @@ impl ApiError {
             ),
             ApiError::Ingest(IngestError::Invalid(event)) => (
                 StatusCode::BAD_REQUEST,
-                Some(event.field).filter(|f| !f.is_empty()),
+                Some(event.field.as_ref()).filter(|f| !f.is_empty()),
                 self.to_string(),
             ),
             ApiError::Ingest(IngestError::Empty) => {

@@ -200,7 +200,7 @@ impl Ingest {
             if time > arrived + self.max_clock_skew_ms {
                 return Err(IngestError::Invalid(EventError {
                     index: Some(index),
-                    field: "event_time",
+                    field: "event_time".into(),
                     reason: event::RejectReason::TooFarInFuture,
                     message: format!(
                         "event_time {time} is {} ms in the future; at most {} ms is allowed",

@@ -56,9 +56,9 @@ impl<'a> From<Event> for EventRef<'a> {
 ///
 /// let mut seen = Vec::new();
 /// decode_each(br#"[{"metric_name":"cpu","value":1,"tags":{"b":"2","a":"1"}},{"metric_name":"cpu"}]"#, |event| {
-///     seen.push(event.map(|e| (e.metric_name.to_string(), e.tags.len())).map_err(|e| e.field));
+///     seen.push(event.map(|e| (e.metric_name.to_string(), e.tags.len())).map_err(|e| e.field.to_string()));
 /// });
-/// assert_eq!(seen, vec![Ok(("cpu".to_string(), 2)), Err("value")]);
+/// assert_eq!(seen, vec![Ok(("cpu".to_string(), 2)), Err("value".to_string())]);
 /// ```
 pub fn decode_each<'a>(bytes: &'a [u8], each: impl FnMut(Result<EventRef<'a>, EventError>)) {
     decode_each_with(bytes, &TagLimits::installed(), each);
@@ -229,8 +229,8 @@ mod tests {
                 match (f, p) {
                     (Ok(f), Ok(p)) => assert_eq!(f, p, "{body}"),
                     (Err(f), Err(p)) => assert_eq!(
-                        (f.index, f.field, f.reason),
-                        (p.index, p.field, p.reason),
+                        (f.index, &f.field, f.reason),
+                        (p.index, &p.field, p.reason),
                         "{body}"
                     ),
                     _ => panic!("{body}: fast {f:?} precise {p:?}"),
@@ -282,7 +282,7 @@ mod tests {
                 match (f, p) {
                     (Ok(f), Ok(p)) => assert_eq!(f, p, "{body}"),
                     (Err(f), Err(p)) => {
-                        assert_eq!((f.index, f.field, f.reason), (p.index, p.field, p.reason));
+                        assert_eq!((f.index, &f.field, f.reason), (p.index, &p.field, p.reason));
                         assert_eq!(f.message, p.message, "{body}");
                     }
                     _ => panic!("{body}: fast {f:?} precise {p:?}"),

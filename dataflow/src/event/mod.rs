@@ -27,9 +27,10 @@
 //! assert_eq!(events.len(), 2);
 //! assert_eq!(events[0].as_ref().unwrap().event_time, Some(1_795_806_000_000));
 //! let error = events[1].as_ref().unwrap_err();
-//! assert_eq!((error.index, error.field), (Some(1), "value"));
+//! assert_eq!((error.index, error.field.as_ref()), (Some(1), "value"));
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -120,8 +121,9 @@ impl RejectReason {
 pub struct EventError {
     /// Index of the event in its array; `None` for a single object or an unparsable body.
     pub index: Option<usize>,
-    /// The offending field (`""` when the event as a whole is malformed).
-    pub field: &'static str,
+    /// The offending field (`""` when the event as a whole is malformed); for an unknown
+    /// field, its name.
+    pub field: Cow<'static, str>,
     /// Why, for counting.
     pub reason: RejectReason,
     /// What is wrong, for people.
@@ -132,7 +134,7 @@ impl EventError {
     fn new(reason: RejectReason, field: &'static str, message: impl Into<String>) -> Self {
         EventError {
             index: None,
-            field,
+            field: Cow::Borrowed(field),
             reason,
             message: message.into(),
         }
@@ -219,11 +221,16 @@ fn decode_one(bytes: &[u8], limits: &TagLimits) -> Result<Event, EventError> {
             _ => malformed(&error),
         })?;
     if let Some((name, _)) = wire.unknown.iter().next() {
-        return Err(EventError::new(
-            RejectReason::UnknownField,
-            "",
-            format!("unknown field `{name}`; an event has metric_name, value, tags, event_time"),
-        ));
+        return Err(EventError {
+            field: Cow::Owned(name.clone()),
+            ..EventError::new(
+                RejectReason::UnknownField,
+                "",
+                format!(
+                    "unknown field `{name}`; an event has metric_name, value, tags, event_time"
+                ),
+            )
+        });
     }
 
     let metric_name = match wire.metric_name {
