@@ -192,8 +192,8 @@ struct WireEvent<'a> {
     value: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     tags: Option<&'a RawValue>,
-    #[serde(default)]
-    event_time: Option<EventTime>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    event_time: Option<&'a RawValue>,
     #[serde(flatten)]
     unknown: BTreeMap<String, de::IgnoredAny>,
 }
@@ -290,10 +290,18 @@ fn decode_one(bytes: &[u8], limits: &TagLimits) -> Result<Event, EventError> {
         tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     )?;
 
-    let event_time = match wire.event_time {
-        None | Some(EventTime::Absent) => None,
-        Some(EventTime::Millis(ms)) => Some(ms),
-        Some(EventTime::Invalid(message)) => {
+    let event_time = match wire.event_time.map(|raw| serde_json::from_str(raw.get())) {
+        None | Some(Ok(EventTime::Absent)) => None,
+        Some(Ok(EventTime::Millis(ms))) => Some(ms),
+        // Out of range (1e400), or nested past serde_json's depth limit.
+        Some(Err(error)) => {
+            return Err(EventError::new(
+                RejectReason::InvalidEventTime,
+                "event_time",
+                format!("event_time must be epoch milliseconds or an RFC 3339 string: {error}"),
+            ));
+        }
+        Some(Ok(EventTime::Invalid(message))) => {
             return Err(EventError::new(
                 RejectReason::InvalidEventTime,
                 "event_time",
