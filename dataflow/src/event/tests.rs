@@ -158,3 +158,22 @@ fn tags_are_bounded_in_number_and_length() {
     );
     assert!(error.message.contains("257 characters"), "{error}");
 }
+
+#[test]
+fn values_are_parsed_exactly() {
+    // One the default serde_json parser reads one ulp off.
+    for value in [
+        -4.408792583866409e63,
+        3.0206799649853503e112,
+        0.1,
+        5e-324,
+        f64::MAX,
+    ] {
+        let body = format!(r#"{{"metric_name": "m", "value": {value:?}}}"#);
+        assert_eq!(
+            decode_all(body.as_bytes()).expect("valid")[0].value,
+            value,
+            "{body}"
+        );
+    }
+}
