@@ -47,10 +47,6 @@ use crate::hub::Hub;
 pub use connection::{MAX_WRITE_BUFFER, SEND_BATCH};
 pub use permits::{Permit, Permits};
 
-/// How long a client may take to accept what it is sent before it is closed, by default
-/// (`--ws-send-timeout`).
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Largest message a client may send (it only ever needs to send a snapshot request).
 pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 
