@@ -12,6 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::auth::Tokens;
 use crate::store::DatabaseUrl;
 
+mod limits;
+
+pub use limits::{LimitArgs, Limits, Rate, WsLimits};
+
 /// The longest retention (and so the longest widget window) flowboard accepts.
 pub const MAX_RETENTION: Duration = Duration::from_secs(86_400);
 
@@ -166,6 +170,10 @@ pub struct ServeArgs {
     /// dataflow's closed time is more than 5 s plus the watermark delay behind the clock).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub ready_max_lag: Duration,
+
+    /// Limits on requests, events, dashboards, WebSocket connections and ingest rate.
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }
 
 /// Flags of `flowboard broker`.
@@ -230,6 +238,8 @@ pub struct Config {
     pub ready_max_lag: Duration,
     /// Tokens guarding ingest, dashboard writes and reads (see [`crate::auth`]).
     pub tokens: Tokens,
+    /// Limits on what clients may ask (see [`Limits`]).
+    pub limits: Limits,
 }
 
 impl Config {
@@ -308,6 +318,7 @@ impl Config {
                 "the processes of a cluster share one Kafka: give --kafka-brokers (e.g. of `flowboard broker`)".into(),
             );
         }
+        let limits = Limits::from_args(args.limits)?;
         let tokens = Tokens {
             ingest: token(
                 "ingest-token",
@@ -373,6 +384,7 @@ impl Config {
             values_topic: args.values_topic,
             ready_max_lag: args.ready_max_lag,
             tokens,
+            limits,
         })
     }
 }

@@ -6,6 +6,10 @@
 //! `dashboard_id` / `widget_id`) and is `null` when no single field is at fault. Handlers
 //! return [`ApiError`]; failed route matches (unknown path, wrong method, ...) are turned into
 //! the same JSON by [`recover`], which the server applies once, outermost.
+//!
+//! Limits (see [`crate::config::Limits`]) answer `413` (a body or a request too large), `409`
+//! (a quota: dashboards, widgets per dashboard), `429` (a client's rate or connections, with
+//! `Retry-After` when waiting helps) and `503` (the server's connections, with `Retry-After`).
 
 use std::convert::Infallible;
 
@@ -45,6 +49,9 @@ pub enum ApiError {
     /// A valid token that may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The endpoint is a WebSocket; the request did not ask for an upgrade.
+    #[error("this endpoint needs a WebSocket upgrade")]
+    UpgradeRequired,
     /// The request needs a `content-length` header.
     #[error("a content-length header is required")]
     LengthRequired,
@@ -57,6 +64,30 @@ pub enum ApiError {
     /// The request body's content type is not accepted here.
     #[error("unsupported content-type")]
     UnsupportedMediaType,
+    /// The request would take the server past a quota (dashboards, widgets per dashboard).
+    #[error("{message}")]
+    LimitReached {
+        /// The field that asks for too much, if one does.
+        field: Option<String>,
+        /// Which limit, and what to do.
+        message: String,
+    },
+    /// This client asks for too much too fast (ingest rate, connections from its address).
+    #[error("{message}")]
+    TooManyRequests {
+        /// Which limit, and what to do.
+        message: String,
+        /// Seconds after which a retry can succeed, when known.
+        retry_after: Option<u64>,
+    },
+    /// The server is at capacity (WebSocket connections); retry later.
+    #[error("{message}")]
+    Busy {
+        /// Which limit.
+        message: String,
+        /// Seconds after which to retry.
+        retry_after: u64,
+    },
     /// The dashboard store failed or refused the change.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -107,11 +138,21 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, None, self.to_string()),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, None, self.to_string()),
             ApiError::LengthRequired => (StatusCode::LENGTH_REQUIRED, None, self.to_string()),
+            ApiError::UpgradeRequired => (StatusCode::UPGRADE_REQUIRED, None, self.to_string()),
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, None, self.to_string())
             }
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, None, self.to_string())
+            }
+            ApiError::LimitReached { field, message } => {
+                (StatusCode::CONFLICT, field.as_deref(), message.clone())
+            }
+            ApiError::TooManyRequests { message, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, None, message.clone())
+            }
+            ApiError::Busy { message, .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, None, message.clone())
             }
             ApiError::Store(StoreError::DashboardNotFound(_)) => (
                 StatusCode::NOT_FOUND,
@@ -131,11 +172,17 @@ impl ApiError {
             ),
             ApiError::Ingest(IngestError::Invalid(event)) => (
                 StatusCode::BAD_REQUEST,
-                Some(event.field).filter(|f| !f.is_empty()),
+                Some(event.field.as_ref()).filter(|f| !f.is_empty()),
                 self.to_string(),
             ),
             ApiError::Ingest(IngestError::Empty) => {
                 (StatusCode::BAD_REQUEST, None, self.to_string())
+            }
+            ApiError::Ingest(IngestError::TooManyEvents { .. }) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, None, self.to_string())
+            }
+            ApiError::Ingest(IngestError::RateLimited { .. }) => {
+                (StatusCode::TOO_MANY_REQUESTS, None, self.to_string())
             }
             ApiError::Ingest(IngestError::Unavailable(_)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -153,6 +200,16 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         self.parts().0
+    }
+
+    /// The `Retry-After` header's seconds, for errors a later retry can get past.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests { retry_after, .. } => *retry_after,
+            ApiError::Busy { retry_after, .. } => Some(*retry_after),
+            ApiError::Ingest(IngestError::RateLimited { retry_after }) => Some(*retry_after),
+            _ => None,
+        }
     }
 
     /// The response for this error (server errors are logged here, with their details).
@@ -177,6 +234,11 @@ impl ApiError {
                 "www-authenticate",
                 warp::http::HeaderValue::from_static("Bearer"),
             );
+        }
+        if let Some(seconds) = self.retry_after() {
+            response
+                .headers_mut()
+                .insert("retry-after", warp::http::HeaderValue::from(seconds));
         }
         response
     }

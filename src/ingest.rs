@@ -9,12 +9,20 @@
 //! order). `202 {"accepted": n}` is sent when every record is acknowledged; if Kafka cannot take
 //! them within the ingest timeout the answer is `503` (records already acknowledged stay
 //! written: retrying may duplicate them).
+//!
+//! Limits ([`Ingest::with_limits`]): a request of more than `--max-events-per-request` events
+//! is `413` (counted before any event is decoded); tags over the tag limits are a `400` naming
+//! `tags`; with `--ingest-rate`, a request its token's (or, with open ingest, its client
+//! address's) [bucket](rate) cannot pay for is `429` with `Retry-After`. Refused requests write
+//! nothing, and the rate is checked only once a request is valid, so invalid requests cost a
+//! producer nothing of its rate.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dataflow::event::{self, Event, EventError};
+use dataflow::event::{self, Event, EventError, TagLimits};
 use dataflow::kafka_log::QuietContext;
 use dataflow::time::now_ms;
 use futures_util::future::join_all;
@@ -27,8 +35,16 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use crate::auth::{Auth, Role};
+use crate::config::Limits;
 use crate::error::ApiError;
-use crate::metrics::{IngestMetrics, IngestOutcome, REASON_KAFKA_UNAVAILABLE};
+use crate::metrics::{
+    IngestMetrics, IngestOutcome, REASON_KAFKA_UNAVAILABLE, REASON_RATE_LIMITED,
+    REASON_TOO_MANY_EVENTS,
+};
+
+pub mod rate;
+
+pub use rate::{RateKey, RateLimiter};
 
 /// Why an ingest request failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +55,20 @@ pub enum IngestError {
     /// The request holds no events.
     #[error("the request holds no events")]
     Empty,
+    /// The request holds more events than allowed; nothing was written.
+    #[error("the request holds {count} events; at most {limit} are allowed per request (split it)")]
+    TooManyEvents {
+        /// Events in the request.
+        count: usize,
+        /// `--max-events-per-request`.
+        limit: usize,
+    },
+    /// The sender's rate limit has no room for the request now; nothing was written.
+    #[error("ingest rate limit reached; retry in {retry_after} s")]
+    RateLimited {
+        /// Seconds until the request would be let through.
+        retry_after: u64,
+    },
     /// Kafka did not acknowledge in time, or refused.
     #[error("kafka unavailable: {0}")]
     Unavailable(String),
@@ -52,6 +82,9 @@ pub struct Ingest {
     timeout: Duration,
     max_clock_skew_ms: u64,
     metrics: IngestMetrics,
+    max_events: usize,
+    tags: TagLimits,
+    rate: Option<Arc<RateLimiter>>,
 }
 
 impl Ingest {
@@ -83,7 +116,20 @@ impl Ingest {
             timeout,
             max_clock_skew_ms: max_clock_skew.as_millis() as u64,
             metrics: IngestMetrics::new(),
+            max_events: Limits::default().events_per_request,
+            tags: TagLimits::DEFAULT,
+            rate: None,
         })
+    }
+
+    /// Applies the events-per-request, tag and rate limits of `limits`.
+    pub fn with_limits(mut self, limits: &Limits) -> Ingest {
+        self.max_events = limits.events_per_request;
+        self.tags = limits.tags;
+        self.rate = limits
+            .ingest_rate
+            .map(|rate| Arc::new(RateLimiter::new(rate)));
+        self
     }
 
     /// Events accepted and rejected by reason, and request durations (registered by
@@ -93,25 +139,39 @@ impl Ingest {
     }
 
     /// Validates `body` (one event or an array) and writes it; returns how many events were
-    /// accepted. Counts the events and times the request for `/metrics`.
-    pub async fn ingest(&self, body: &[u8]) -> Result<usize, IngestError> {
+    /// accepted. `sender` is whose rate limit it counts against. Counts the events and times
+    /// the request for `/metrics`.
+    pub async fn ingest(&self, body: &[u8], sender: &RateKey) -> Result<usize, IngestError> {
         let started = Instant::now();
-        let result = self.validate_and_produce(body).await;
+        let result = self.validate_and_produce(body, sender).await;
         let outcome = match &result {
             Ok(accepted) => {
                 self.metrics.accepted(*accepted);
                 IngestOutcome::Accepted
             }
             Err(IngestError::Unavailable(_)) => IngestOutcome::Unavailable,
+            Err(IngestError::RateLimited { .. }) => IngestOutcome::RateLimited,
             Err(_) => IngestOutcome::Invalid,
         };
         self.metrics.request(outcome, started.elapsed());
         result
     }
 
-    async fn validate_and_produce(&self, body: &[u8]) -> Result<usize, IngestError> {
+    async fn validate_and_produce(
+        &self,
+        body: &[u8],
+        sender: &RateKey,
+    ) -> Result<usize, IngestError> {
         let arrived = now_ms();
-        let decoded = event::decode(body);
+        let count = events_in(body);
+        if count > self.max_events {
+            self.metrics.rejected(REASON_TOO_MANY_EVENTS, count);
+            return Err(IngestError::TooManyEvents {
+                count,
+                limit: self.max_events,
+            });
+        }
+        let decoded = event::decode_with(body, &self.tags);
         if decoded.iter().any(Result::is_err) {
             let valid = decoded.iter().filter(|e| e.is_ok()).count();
             let reasons = decoded
@@ -140,7 +200,7 @@ impl Ingest {
             if time > arrived + self.max_clock_skew_ms {
                 return Err(IngestError::Invalid(EventError {
                     index: Some(index),
-                    field: "event_time",
+                    field: "event_time".into(),
                     reason: event::RejectReason::TooFarInFuture,
                     message: format!(
                         "event_time {time} is {} ms in the future; at most {} ms is allowed",
@@ -151,6 +211,12 @@ impl Ingest {
             }
         }
         let count = events.len();
+        if let Some(rate) = &self.rate
+            && let Err(retry_after) = rate.take(sender, count, tokio::time::Instant::now())
+        {
+            self.metrics.rejected(REASON_RATE_LIMITED, count);
+            return Err(IngestError::RateLimited { retry_after });
+        }
         if let Err(error) = self.produce(events).await {
             self.metrics.rejected(REASON_KAFKA_UNAVAILABLE, count);
             return Err(error);
@@ -195,25 +261,50 @@ impl Ingest {
     }
 }
 
-/// `POST /ingest`, with request bodies up to `body_limit` bytes.
-pub fn routes(ingest: Ingest, body_limit: u64, auth: Auth) -> BoxedFilter<(Response,)> {
+/// How many events a body holds: the elements of its array (counted without decoding them),
+/// else 1. A body that is not JSON counts as 1 (decoding then says what is wrong).
+fn events_in(body: &[u8]) -> usize {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+        return 1;
+    }
+    // A vector of a zero-sized type: counts without allocating.
+    serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(body).map_or(1, |events| events.len())
+}
+
+/// `POST /ingest`, with request bodies up to `body_limit` bytes. With `open` ingest (no
+/// ingest token) the rate limit is per client address, else per token.
+pub fn routes(ingest: Ingest, body_limit: u64, auth: Auth, open: bool) -> BoxedFilter<(Response,)> {
     warp::path("ingest")
         .and(warp::path::end())
         .and(warp::post())
         .and(auth.require(Role::Ingest))
+        .and(warp::header::optional::<String>("authorization"))
+        .and(warp::addr::remote())
         .and(crate::api::extract::body(body_limit))
-        .then(move |body: Vec<u8>| {
-            let ingest = ingest.clone();
-            async move {
-                match ingest.ingest(&body).await {
-                    Ok(accepted) => warp::reply::with_status(
-                        warp::reply::json(&serde_json::json!({ "accepted": accepted })),
-                        StatusCode::ACCEPTED,
-                    )
-                    .into_response(),
-                    Err(error) => ApiError::from(error).into_response(),
+        .then(
+            move |authorization: Option<String>, remote: Option<SocketAddr>, body: Vec<u8>| {
+                let ingest = ingest.clone();
+                // Only requests with a valid token (or any, when open) get here.
+                let token = authorization
+                    .as_deref()
+                    .and_then(|header| header.split_whitespace().nth(1))
+                    .map(str::to_string);
+                let sender = match (open, token, remote) {
+                    (false, Some(token), _) => RateKey::Token(token),
+                    (_, _, Some(remote)) => RateKey::Address(remote.ip()),
+                    _ => RateKey::Unknown,
+                };
+                async move {
+                    match ingest.ingest(&body, &sender).await {
+                        Ok(accepted) => warp::reply::with_status(
+                            warp::reply::json(&serde_json::json!({ "accepted": accepted })),
+                            StatusCode::ACCEPTED,
+                        )
+                        .into_response(),
+                        Err(error) => ApiError::from(error).into_response(),
+                    }
                 }
-            }
-        })
+            },
+        )
         .boxed()
 }

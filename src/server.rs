@@ -64,6 +64,10 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         hub.set_dashboard(dashboard);
     }
 
+    // The Kafka source decodes with the process's tag limits, as HTTP ingest does.
+    if let Err(installed) = config.limits.tags.install() {
+        anyhow::bail!("tag limits already installed as {installed:?}");
+    }
     // Where values come from: this process's own dataflow, or the values topic.
     let from_topic = config.frontend || config.cluster.is_some();
     if from_topic || config.publish_values {
@@ -140,7 +144,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         &config.topic,
         config.ingest_timeout,
         config.max_clock_skew,
-    )?;
+    )?
+    .with_limits(&config.limits);
     // Observability: /metrics reads the dataflow's counters and the hub at scrape time.
     let metrics = crate::metrics::Metrics::new(crate::metrics::MetricSources {
         stats: stats.clone(),
@@ -211,14 +216,16 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         let auth = Auth::new(config.tokens.clone());
         let routes = crate::api::Api::new(store, hub.clone(), widgets, config.retention.as_secs())
             .with_auth(auth.clone())
+            .with_limits(&config.limits)
             .routes()
             .or(crate::ingest::routes(
                 ingest,
-                crate::api::DEFAULT_BODY_LIMIT,
+                config.limits.body_bytes,
                 auth.clone(),
+                config.tokens.ingest.is_none(),
             ))
             .unify()
-            .or(crate::ws::routes(hub.clone(), auth))
+            .or(crate::ws::routes(hub.clone(), auth, config.limits.ws))
             .or(observability)
             .or(crate::ui::routes())
             .recover(crate::error::recover);

@@ -1,195 +1,173 @@
 //! `WS /stream/{dashboard_id}`: a dashboard's live values over WebSocket.
 //!
-//! The id is checked before the upgrade: not a UUID → `400`, unknown dashboard → `404`, no
-//! upgrade headers → `426`, each with a JSON `{"error", "field"}` body. After the upgrade the
-//! client receives JSON text frames from its [`Subscription`]: a snapshot first, then updates,
-//! `dashboard` and `deleted` [messages](crate::hub#messages). Client text frames are ignored,
-//! except `{"type": "snapshot_request"}`, answered with a fresh snapshot. Pings are answered
-//! by the WebSocket layer.
+//! The request is checked before the upgrade, each refusal a JSON [`ApiError`]: an id that is
+//! not a UUID → `400`, an unknown dashboard → `404`, no upgrade headers → `426`, the process
+//! at its stream limit → `503` (with `Retry-After`), the client's address at its limit → `429`.
+//! After the upgrade the client receives JSON text frames from its
+//! [`Subscription`](crate::hub::Subscription): a
+//! snapshot first, then updates, `dashboard` and `deleted` [messages](crate::hub#messages).
+//! Client text frames are ignored, except `{"type": "snapshot_request"}`, answered with a fresh
+//! snapshot; a client message may be at most [`MAX_CLIENT_MESSAGE`] bytes. Pings from the
+//! client are answered by the WebSocket layer; the server pings every client every ping
+//! interval (see [`WsLimits`]).
 //!
-//! The stream ends with a close frame when the dashboard is deleted (`1000`), or when the
-//! server shuts down (`1001`, on [`Hub::shutdown`]); a client that does not read what it is
-//! sent for [`SEND_TIMEOUT`] is dropped.
+//! # Close codes
+//!
+//! | code | reason | when |
+//! |---|---|---|
+//! | `1000` | [`DELETED`] | the dashboard was deleted (after a `deleted` message) |
+//! | `1001` | [`SHUTTING_DOWN`] | the server shuts down ([`Hub::shutdown`]) |
+//! | `1002` | [`PROTOCOL_ERROR`] | the client sent an invalid frame |
+//! | `1008` | [`IDLE`] | nothing (not even a pong) came from the client for the idle timeout |
+//! | `1009` | [`TOO_BIG`] | the client sent a message over [`MAX_CLIENT_MESSAGE`] |
+//! | `1013` | [`TOO_SLOW`] | the client's socket accepted nothing for the send timeout |
+//!
+//! Every close but `1000` means "reconnect" (the next connection starts from a fresh
+//! snapshot); `1013` and `1008` also suggest looking at the client's network. How a connection
+//! stays bounded in memory is told in `connection`.
 
+mod connection;
+mod permits;
+
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use warp::Filter;
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
 use warp::reply::{Reply, Response};
 use warp::ws::{Message, WebSocket, Ws};
 
 use crate::auth::{Auth, Role};
-use crate::hub::{Hub, Subscription};
+use crate::config::WsLimits;
+use crate::error::ApiError;
+use crate::hub::Hub;
 
-/// How long a client may take to accept what it is sent before it is dropped.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+pub use connection::{MAX_WRITE_BUFFER, SEND_BATCH};
+pub use permits::{Permit, Permits};
 
-/// At most this many ready messages are written before one flush.
-const BATCH: usize = 64;
+/// Largest message a client may send (it only ever needs to send a snapshot request).
+pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 
-/// Close code for a normal end (the dashboard was deleted).
-const CLOSE_NORMAL: u16 = 1000;
-/// Close code for a server going away.
-const CLOSE_GOING_AWAY: u16 = 1001;
+/// Why the server closes a stream: the close frame's code and reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closing {
+    /// The close code.
+    pub code: u16,
+    /// The reason, at most 123 bytes.
+    pub reason: &'static str,
+}
 
-/// `GET /stream/{dashboard_id}` with a WebSocket upgrade.
-pub fn routes(hub: Hub, auth: Auth) -> BoxedFilter<(Response,)> {
+/// The dashboard was deleted.
+pub const DELETED: Closing = Closing {
+    code: 1000,
+    reason: "dashboard deleted",
+};
+/// The server shuts down.
+pub const SHUTTING_DOWN: Closing = Closing {
+    code: 1001,
+    reason: "server shutting down",
+};
+/// The client sent a frame that is not valid WebSocket.
+pub const PROTOCOL_ERROR: Closing = Closing {
+    code: 1002,
+    reason: "invalid frame",
+};
+/// The client sent nothing, not even a pong, for the idle timeout.
+pub const IDLE: Closing = Closing {
+    code: 1008,
+    reason: "idle: no frame or pong from the client within the idle timeout",
+};
+/// The client sent a message over [`MAX_CLIENT_MESSAGE`].
+pub const TOO_BIG: Closing = Closing {
+    code: 1009,
+    reason: "client messages are at most 64 KiB",
+};
+/// The client's socket accepted nothing for the send timeout.
+pub const TOO_SLOW: Closing = Closing {
+    code: 1013,
+    reason: "too slow: nothing sent was read within the send timeout; reconnect",
+};
+
+/// `GET /stream/{dashboard_id}` with a WebSocket upgrade, within `limits`.
+pub fn routes(hub: Hub, auth: Auth, limits: WsLimits) -> BoxedFilter<(Response,)> {
+    let permits = Permits::new(&limits);
     let upgrade = warp::ws().map(Some).or(warp::any().map(|| None)).unify();
     warp::path!("stream" / String)
         .and(warp::get())
         .and(auth.require_allowing_query(Role::Read))
+        .and(warp::addr::remote())
         .and(upgrade)
-        .map(move |id: String, ws: Option<Ws>| connect(hub.clone(), &id, ws))
+        .map(
+            move |id: String, remote: Option<SocketAddr>, ws: Option<Ws>| match connect(
+                &hub, &permits, limits, &id, remote, ws,
+            ) {
+                Ok(response) => response,
+                Err(error) => error.into_response(),
+            },
+        )
         .boxed()
 }
 
 /// Checks the request, then upgrades it.
-fn connect(hub: Hub, id: &str, ws: Option<Ws>) -> Response {
+fn connect(
+    hub: &Hub,
+    permits: &Permits,
+    limits: WsLimits,
+    id: &str,
+    remote: Option<SocketAddr>,
+    ws: Option<Ws>,
+) -> Result<Response, ApiError> {
     let Ok(dashboard) = Uuid::parse_str(id) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "dashboard_id is not a UUID",
-            Some("dashboard_id"),
-        );
+        return Err(ApiError::bad_field(
+            "dashboard_id",
+            format!(
+                "dashboard_id must be a UUID, got {:?}",
+                crate::api::validate::clip(id)
+            ),
+        ));
     };
     if !hub.contains_dashboard(dashboard) {
-        return error(
-            StatusCode::NOT_FOUND,
-            "no dashboard with this id",
-            Some("dashboard_id"),
-        );
+        return Err(ApiError::not_found(
+            "dashboard_id",
+            format!("no dashboard {dashboard}"),
+        ));
     }
     let Some(ws) = ws else {
-        return error(
-            StatusCode::UPGRADE_REQUIRED,
-            "this endpoint needs a WebSocket upgrade",
-            None,
-        );
+        return Err(ApiError::UpgradeRequired);
     };
-    ws.on_upgrade(move |socket| stream(socket, hub, dashboard))
-        .into_response()
+    let permit = permits.take(remote.map(|address| address.ip()))?;
+    let hub = hub.clone();
+    Ok(ws
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_frame_size(MAX_CLIENT_MESSAGE)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .on_upgrade(move |socket| connection::run(socket, hub, dashboard, limits, permit))
+        .into_response())
 }
 
-/// The JSON error body.
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-}
+/// How long a closed stream waits for the client's close reply.
+const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
 
-fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response {
-    let body = ErrorBody {
-        error: message,
-        field,
-    };
-    warp::reply::with_status(warp::reply::json(&body), status).into_response()
-}
-
-/// A client message the stream acts on.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ClientMessage {
-    SnapshotRequest,
-}
-
-/// What woke the connection up.
-enum Event {
-    Shutdown,
-    Client(Option<Result<Message, warp::Error>>),
-    Hub(Option<std::sync::Arc<str>>),
-}
-
-/// Runs one upgraded connection until the client leaves, the dashboard is deleted, or the
-/// server shuts down.
-async fn stream(mut socket: WebSocket, hub: Hub, dashboard: Uuid) {
-    let mut subscription = hub.subscribe(dashboard);
-    let shutdown = hub.wait_shutdown();
-    tokio::pin!(shutdown);
-    loop {
-        let event = tokio::select! {
-            biased;
-            () = &mut shutdown => Event::Shutdown,
-            frame = socket.next() => Event::Client(frame),
-            text = subscription.next() => Event::Hub(text),
-        };
-        match event {
-            Event::Shutdown => {
-                close(socket, CLOSE_GOING_AWAY, "server shutting down").await;
-                return;
-            }
-            Event::Client(Some(Ok(message))) => {
-                if message.is_close() {
-                    // The WebSocket layer queued the close reply; flush it.
-                    let _ = socket.close().await;
-                    return;
-                }
-                let request = message
-                    .to_str()
-                    .ok()
-                    .and_then(|text| serde_json::from_str::<ClientMessage>(text).ok());
-                if let Some(ClientMessage::SnapshotRequest) = request {
-                    subscription.resync();
-                }
-            }
-            Event::Client(Some(Err(err))) => {
-                tracing::debug!(%dashboard, %err, "websocket read failed");
-                return;
-            }
-            Event::Client(None) => return,
-            Event::Hub(Some(text)) => {
-                let sent = send(&mut socket, &mut subscription, text);
-                match tokio::time::timeout(SEND_TIMEOUT, sent).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(err)) => {
-                        tracing::debug!(%dashboard, %err, "websocket write failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%dashboard, "websocket client too slow; dropped");
-                        return;
-                    }
-                }
-            }
-            Event::Hub(None) => {
-                close(socket, CLOSE_NORMAL, "dashboard deleted").await;
-                return;
-            }
+/// Sends the close frame of `closing` (within `timeout`), then waits a moment for the client's
+/// reply, discarding what it sends meanwhile: dropping a socket the client still writes to
+/// (a pong, say) would reset the connection and could lose the close frame on its way.
+async fn close(mut socket: WebSocket, closing: Closing, timeout: Duration) {
+    let frame = Message::close_with(closing.code, closing.reason);
+    match tokio::time::timeout(timeout, socket.send(frame)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            tracing::debug!(%err, "websocket close failed");
+            return;
         }
+        Err(_) => return,
     }
-}
-
-/// Writes `first` and whatever else is ready (up to [`BATCH`]), then flushes once. The text is
-/// shared; the one copy per client is the frame buffer the WebSocket layer needs.
-async fn send(
-    socket: &mut WebSocket,
-    subscription: &mut Subscription,
-    first: std::sync::Arc<str>,
-) -> Result<(), warp::Error> {
-    socket.feed(Message::text(&*first)).await?;
-    for _ in 1..BATCH {
-        let Some(text) = subscription.try_next() else {
-            break;
-        };
-        socket.feed(Message::text(&*text)).await?;
-    }
-    socket.flush().await
-}
-
-/// Sends a close frame and closes the connection, within [`SEND_TIMEOUT`].
-async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
-    let closing = async move {
-        socket.send(Message::close_with(code, reason)).await?;
-        socket.close().await
-    };
-    if let Ok(Err(err)) = tokio::time::timeout(SEND_TIMEOUT, closing).await {
-        tracing::debug!(%err, "websocket close failed");
-    }
+    let drained = async { while let Some(Ok(_)) = socket.next().await {} };
+    let _ = tokio::time::timeout(CLOSE_REPLY_WAIT, drained).await;
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;

@@ -681,6 +681,175 @@ async fn values_are_marked_stale_while_kafka_is_down() {
     server.stop();
 }
 
+/// With a read and an admin token the page asks for a token when the API answers 401 (and
+/// again when a valid one is refused), keeps it, shows the live dashboard over a stream that
+/// carries it, asks for a stronger token when a change is refused with 403, remembers it across
+/// reloads, and forgets it on request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_asks_for_a_token_and_shows_a_live_dashboard() {
+    const READ: &str = "read-token-for-the-browser-0123";
+    const ADMIN: &str = "admin-token-for-the-browser-0123";
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let server = Server::start(
+        "browser-token",
+        &["--read-token", READ, "--admin-token", ADMIN],
+    );
+    let created = send_raw(
+        &server,
+        "POST",
+        "/dashboards",
+        json!({"name": "Secured", "widgets": [
+            {"metric_name": "secure.load", "aggregation": "sum", "window_seconds": 300,
+             "display_config": {"kind": "number", "title": "Load (5 min)"}}]})
+        .to_string()
+        .into_bytes(),
+        Some(ADMIN),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["dashboard_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let token_dialog = "dialog.dialog-token[open]";
+    let asked = format!("return document.querySelector('{token_dialog}')");
+
+    let browser = Browser::start(LAPTOP.0, LAPTOP.1).await;
+    browser.open(&server.url("/")).await;
+    browser.wait("the page to ask for a token", &asked).await;
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('token-button').hidden")
+            .await,
+        true
+    );
+    browser.screenshot("13-token-asked").await;
+
+    // A wrong token: refused, and the page asks again, saying so.
+    browser
+        .fill(
+            &format!("{token_dialog} input[name=token]"),
+            "not-the-token",
+        )
+        .await;
+    browser
+        .click(&format!("{token_dialog} [type=submit]"))
+        .await;
+    browser
+        .wait(
+            "the page to ask again",
+            &format!(
+                "const d = document.querySelector('{token_dialog}'); \
+                 return d && d.textContent.includes('refused')"
+            ),
+        )
+        .await;
+
+    // The read token: the list, then the live dashboard.
+    browser
+        .fill(&format!("{token_dialog} input[name=token]"), READ)
+        .await;
+    browser
+        .click(&format!("{token_dialog} [type=submit]"))
+        .await;
+    browser
+        .wait(
+            "the dashboard in the list",
+            "return !document.querySelector('dialog[open]') \
+             && [...document.querySelectorAll('.dash-name')].some((n) => n.textContent === 'Secured')",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .eval("return localStorage.getItem('flowboard.token')")
+            .await,
+        json!(READ)
+    );
+    assert_eq!(
+        browser
+            .eval("return document.getElementById('token-button').hidden")
+            .await,
+        false
+    );
+    browser.click(".dash-link").await;
+    browser
+        .wait(
+            "the live dashboard",
+            "return document.querySelector('.conn[data-state=live]')",
+        )
+        .await;
+    ingest(
+        &server,
+        vec![
+            event("secure.load", 30.0, &[]),
+            event("secure.load", 12.0, &[]),
+        ],
+    )
+    .await;
+    wait_card_text(&browser, "number", ".number-value", "42").await;
+    browser.screenshot("14-token-live-dashboard").await;
+
+    // A change with the read token is refused (403): the page asks for one that may.
+    browser.click("[data-action=rename]").await;
+    browser
+        .fill("dialog[open] input[name=text]", "Secured (renamed)")
+        .await;
+    browser.click("dialog[open] [type=submit]").await;
+    browser
+        .wait(
+            "the page to ask for a stronger token",
+            &format!(
+                "const d = document.querySelector('{token_dialog}'); \
+                 return d && d.textContent.includes('may not')"
+            ),
+        )
+        .await;
+    browser
+        .fill(&format!("{token_dialog} input[name=token]"), ADMIN)
+        .await;
+    browser
+        .click(&format!("{token_dialog} [type=submit]"))
+        .await;
+    browser
+        .wait(
+            "the new name",
+            "return !document.querySelector('dialog[open]') \
+             && document.querySelector('.board-name').textContent === 'Secured (renamed)'",
+        )
+        .await;
+
+    // Remembered across a reload: no question, live again.
+    browser
+        .open(&server.url(&format!("/#/dashboards/{id}")))
+        .await;
+    browser
+        .wait(
+            "the live dashboard after a reload",
+            "return document.querySelector('.conn[data-state=live]')",
+        )
+        .await;
+    wait_card_text(&browser, "number", ".number-value", "42").await;
+    assert_eq!(browser.eval(&asked).await, Value::Null);
+
+    // Forgotten on request: the page starts over and asks again.
+    browser.click("#token-button").await;
+    browser.click("dialog[open] [type=submit]").await;
+    browser
+        .wait("the page to ask again after forgetting", &asked)
+        .await;
+    assert_eq!(
+        browser
+            .eval("return localStorage.getItem('flowboard.token')")
+            .await,
+        Value::Null
+    );
+
+    let errors = browser.page_errors().await;
+    assert!(errors.is_empty(), "script errors on the page: {errors:?}");
+    browser.close().await;
+    server.stop();
+}
+
 /// The page and its assets are served beside the API, which they do not shadow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn page_and_assets_are_served_beside_the_api() {

@@ -19,8 +19,17 @@ impl Api {
     }
 
     async fn try_create(&self, body: &[u8]) -> Result<Dashboard, ApiError> {
-        let new = validate::new_dashboard(body, self.retention_seconds)?;
+        let new = validate::new_dashboard(body, &self.rules)?;
         let _write = self.write_lock.lock().await;
+        let dashboards = self.hub.dashboard_count();
+        if dashboards >= self.max_dashboards {
+            return Err(ApiError::LimitReached {
+                field: None,
+                message: format!(
+                    "the server has {dashboards} dashboards, its limit; delete one first"
+                ),
+            });
+        }
         let dashboard = self.store.create_dashboard(&new.name, &new.widgets).await?;
         self.publish(&dashboard, &dashboard.widgets, &[]);
         Ok(dashboard)
@@ -51,8 +60,21 @@ impl Api {
     }
 
     async fn try_patch_widgets(&self, id: Uuid, body: &[u8]) -> Result<Dashboard, ApiError> {
-        let patch = validate::widget_patch(body, self.retention_seconds)?;
+        let patch = validate::widget_patch(body, &self.rules)?;
         let _write = self.write_lock.lock().await;
+        if !patch.add.is_empty() {
+            let current = self.store.get_dashboard(id).await?;
+            let removed = current
+                .widgets
+                .iter()
+                .filter(|w| patch.remove.contains(&w.widget_id))
+                .count();
+            let after = current.widgets.len() + patch.add.len() - removed;
+            // A dashboard over a lowered limit may still shrink or stay as it is.
+            if after > self.rules.widgets_per_dashboard && after > current.widgets.len() {
+                return Err(validate::too_many_widgets("add", after, &self.rules));
+            }
+        }
         let outcome = self
             .store
             .patch_widgets(id, &patch)

@@ -20,6 +20,11 @@
 //! 400. A request body is read as JSON whatever its content type, up to [`DEFAULT_BODY_LIMIT`]
 //! (see [`Api::with_body_limit`]).
 //!
+//! Quotas ([`Api::with_limits`]): a write that would take a dashboard past its widget limit, or
+//! the server past its dashboard limit, is a `409` (naming `widgets` or `add`). Quotas are
+//! checked under the write lock, against the dashboard as stored (widgets) and the hub's
+//! dashboards (which the hub learns of at every write), so concurrent writes cannot both pass.
+//!
 //! After each successful write the hub learns the new dashboard first, then the dataflow gets
 //! `Upsert` for every widget added or whose query changed and `Remove` for every widget
 //! removed. Writes are serialized, so the hub and the dataflow see them in commit order.
@@ -39,8 +44,10 @@ use warp::reply::Response;
 use warp::{Filter, path};
 
 use crate::auth::{Auth, Role};
+use crate::config::Limits;
 use crate::hub::Hub;
 use crate::store::Store;
+use validate::Rules;
 
 use extract::{body, id};
 
@@ -53,7 +60,10 @@ pub struct Api {
     store: Store,
     hub: Hub,
     widgets: WidgetControl,
-    retention_seconds: u64,
+    /// Retention, tag limits and widgets per dashboard.
+    rules: Rules,
+    /// Most dashboards.
+    max_dashboards: usize,
     body_limit: u64,
     /// Who may read and who may write.
     auth: Auth,
@@ -79,7 +89,8 @@ impl Api {
             store,
             hub,
             widgets,
-            retention_seconds,
+            rules: Rules::new(retention_seconds),
+            max_dashboards: Limits::default().dashboards,
             body_limit: DEFAULT_BODY_LIMIT,
             auth: Auth::default(),
             write_lock: Arc::new(tokio::sync::Mutex::new(())),
@@ -95,6 +106,15 @@ impl Api {
     /// Sets the largest request body accepted, in bytes (larger ones get a 413).
     pub fn with_body_limit(mut self, bytes: u64) -> Api {
         self.body_limit = bytes;
+        self
+    }
+
+    /// Applies the body size, tag (for filters), widget and dashboard limits of `limits`.
+    pub fn with_limits(mut self, limits: &Limits) -> Api {
+        self.body_limit = limits.body_bytes;
+        self.rules.tags = limits.tags;
+        self.rules.widgets_per_dashboard = limits.widgets_per_dashboard;
+        self.max_dashboards = limits.dashboards;
         self
     }
 

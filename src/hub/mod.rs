@@ -333,6 +333,11 @@ impl Hub {
         self.lock().dashboards.contains_key(&dashboard)
     }
 
+    /// How many dashboards the hub knows.
+    pub fn dashboard_count(&self) -> usize {
+        self.lock().dashboards.len()
+    }
+
     /// The dataflow's closed time: the minimum over workers of their latest closed time, once
     /// every worker reported one.
     pub fn closed_time(&self) -> Option<u64> {

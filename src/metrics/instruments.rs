@@ -27,23 +27,30 @@ pub const REQUEST_BUCKETS: &[f64] = &[
 pub const REASON_REQUEST_INVALID: &str = "request_invalid";
 /// `reason` of events Kafka did not acknowledge in time (answered `503`).
 pub const REASON_KAFKA_UNAVAILABLE: &str = "kafka_unavailable";
+/// `reason` of events refused by the ingest rate limit (answered `429`).
+pub const REASON_RATE_LIMITED: &str = "rate_limited";
+/// `reason` of events of a request holding more than `--max-events-per-request` (`413`).
+pub const REASON_TOO_MANY_EVENTS: &str = "too_many_events";
 
 /// How an ingest request ended: the `outcome` label of the request duration histogram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IngestOutcome {
     /// `202`: every event acknowledged by Kafka.
     Accepted,
-    /// `400`: an invalid event, an empty request or a body that is not JSON.
+    /// `400`/`413`: an invalid event, an empty request, a body that is not JSON, too many events.
     Invalid,
     /// `503`: Kafka did not acknowledge in time.
     Unavailable,
+    /// `429`: over the ingest rate limit.
+    RateLimited,
 }
 
 impl IngestOutcome {
-    const ALL: [IngestOutcome; 3] = [
+    const ALL: [IngestOutcome; 4] = [
         IngestOutcome::Accepted,
         IngestOutcome::Invalid,
         IngestOutcome::Unavailable,
+        IngestOutcome::RateLimited,
     ];
 
     fn label(self) -> &'static str {
@@ -51,6 +58,7 @@ impl IngestOutcome {
             IngestOutcome::Accepted => "accepted",
             IngestOutcome::Invalid => "invalid",
             IngestOutcome::Unavailable => "unavailable",
+            IngestOutcome::RateLimited => "rate_limited",
         }
     }
 }
@@ -66,7 +74,7 @@ pub struct IngestMetrics {
     /// `flowboard_ingest_request_duration_seconds{outcome}`.
     pub(super) duration: HistogramVec,
     http_accepted: IntCounter,
-    by_outcome: [Histogram; 3],
+    by_outcome: [Histogram; 4],
 }
 
 impl Default for IngestMetrics {
@@ -166,7 +174,12 @@ fn http_reasons() -> impl Iterator<Item = &'static str> {
         .iter()
         .filter(|r| **r != RejectReason::TooOld)
         .map(|r| r.label())
-        .chain([REASON_REQUEST_INVALID, REASON_KAFKA_UNAVAILABLE])
+        .chain([
+            REASON_REQUEST_INVALID,
+            REASON_KAFKA_UNAVAILABLE,
+            REASON_RATE_LIMITED,
+            REASON_TOO_MANY_EVENTS,
+        ])
 }
 
 /// The value hub's instruments. Cheap to clone; clones share their values.

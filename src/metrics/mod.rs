@@ -49,7 +49,7 @@ use warp::reply::{Reply, Response};
 
 pub use self::instruments::{
     HubMetrics, IngestMetrics, IngestOutcome, LATENCY_BUCKETS, REASON_KAFKA_UNAVAILABLE,
-    REASON_REQUEST_INVALID, REQUEST_BUCKETS,
+    REASON_RATE_LIMITED, REASON_REQUEST_INVALID, REASON_TOO_MANY_EVENTS, REQUEST_BUCKETS,
 };
 pub use self::scrape::MetricSources;
 use self::scrape::Scraped;

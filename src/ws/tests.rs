@@ -27,9 +27,13 @@ async fn serve(hub: Hub) -> SocketAddr {
         .expect("bind");
     let addr = listener.local_addr().expect("local address");
     tokio::spawn(
-        warp::serve(routes(hub, crate::auth::Auth::default()))
-            .incoming(listener)
-            .run(),
+        warp::serve(routes(
+            hub,
+            crate::auth::Auth::default(),
+            crate::config::WsLimits::default(),
+        ))
+        .incoming(listener)
+        .run(),
     );
     addr
 }

@@ -647,3 +647,166 @@ impl Server {
         self.log.try_iter().map(|line| strip_ansi(&line)).collect()
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Raw requests, raw Kafka records, /metrics samples and the server's memory: for the limit and
+// bad-input tests.
+// ---------------------------------------------------------------------------------------------
+
+/// An answer as the client saw it.
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// The body parsed as JSON (a string when it is not JSON, `Null` when empty).
+    pub body: Value,
+}
+
+/// `method path` with exactly `body` as its bytes, and `token` as a bearer token if given.
+pub async fn send_raw(
+    server: &Server,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+    token: Option<&str>,
+) -> Answer {
+    if body.len() > 1024 * 1024 {
+        return send_unread(server, method, path, body).await;
+    }
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("an HTTP method");
+    let mut request = http().request(method, server.url(path));
+    if !body.is_empty() {
+        request = request.body(body);
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("request");
+    let headers = response.headers().clone();
+    let (status, body) = read(response).await;
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Produces `records` (key, raw payload bytes) to the server's topic with one Kafka producer,
+/// and waits until Kafka acknowledged them all.
+pub fn produce_raw(server: &Server, records: &[(&str, Vec<u8>)]) {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &server.brokers)
+        .set("message.max.bytes", "10000000")
+        .create()
+        .expect("producer");
+    for (key, payload) in records {
+        producer
+            .send(
+                BaseRecord::to("metrics")
+                    .key(*key)
+                    .payload(payload.as_slice()),
+            )
+            .expect("queued");
+    }
+    producer
+        .flush(Duration::from_secs(10))
+        .expect("acknowledged");
+}
+
+/// The value of the `/metrics` sample written exactly as `series` (name and labels in
+/// exposition order), 0 when absent.
+pub async fn metric(server: &Server, series: &str) -> f64 {
+    let response = http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("scrape");
+    let text = response.text().await.expect("metrics text");
+    text.lines()
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().ok())?
+        })
+        .unwrap_or(0.0)
+}
+
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's resident memory, bytes (Linux: `VmRSS` of `/proc/PID/status`).
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("/proc/PID/status");
+        status
+            .lines()
+            .find_map(|line| {
+                let kb = line.strip_prefix("VmRSS:")?.trim().strip_suffix("kB")?;
+                kb.trim().parse::<u64>().ok()
+            })
+            .expect("VmRSS")
+            * 1024
+    }
+}
+
+impl Stream {
+    /// Sends `message` to the server.
+    pub async fn send_message(&mut self, message: Message) {
+        self.socket.send(message).await.expect("sent");
+    }
+}
+
+/// `method path` with a large `body` over a plain TCP connection, reading the answer while the
+/// body is written: a server that refuses a body by its `Content-Length` answers and closes
+/// without reading it, and an HTTP client library then fails writing before it reads.
+async fn send_unread(server: &Server, method: &str, path: &str, body: Vec<u8>) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(server.address())
+        .await
+        .expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        server.address(),
+        body.len()
+    );
+    let writing = tokio::spawn(async move {
+        // Broken pipe once the server answered and closed: expected.
+        let _ = writer.write_all(head.as_bytes()).await;
+        let _ = writer.write_all(&body).await;
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(15), reader.read_to_end(&mut answer)).await;
+    writing.abort();
+    let _ = read.expect("an answer in time");
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let mut headers = reqwest::header::HeaderMap::new();
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':')
+            && let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()),
+                reqwest::header::HeaderValue::from_str(value.trim()),
+            )
+        {
+            headers.insert(name, value);
+        }
+    }
+    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}

@@ -1,4 +1,5 @@
-// Modal dialogs built on <dialog>: ask for a name, confirm a destructive action.
+// Modal dialogs built on <dialog>: ask for a name, confirm a destructive action, ask for an
+// access token.
 
 import { h } from './dom.js';
 
@@ -74,4 +75,31 @@ export function confirmAction({ title, message, confirm, submit }) {
     await submit();
     return true;
   }, error);
+}
+
+// Asks for an access token, saying why (`reason`). Resolves with the token, or null when
+// cancelled. The page keeps it in this browser (see api.js); the topbar offers to forget it.
+export function askToken({ reason }) {
+  const input = h('input', {
+    type: 'password', name: 'token', required: true, autocomplete: 'off', spellcheck: 'false',
+    placeholder: 'paste the token',
+  });
+  const error = h('p', { class: 'form-error', role: 'alert' });
+  const dialog = h('dialog', { class: 'dialog dialog-small dialog-token' },
+    h('form', { method: 'dialog' },
+      h('h2', { class: 'dialog-title' }, 'Access token'),
+      h('p', { class: 'dialog-text' }, reason),
+      h('label', { class: 'field' }, h('span', { class: 'field-label' }, 'Token'), input),
+      h('p', { class: 'field-hint' }, 'Kept in this browser until you forget it (the key button at the top).'),
+      error,
+      h('div', { class: 'dialog-actions' },
+        h('button', { type: 'button', class: 'button', 'data-cancel': true }, 'Cancel'),
+        h('button', { type: 'submit', class: 'button primary' }, 'Use token'))));
+  const promise = run(dialog, async () => {
+    const token = input.value.trim();
+    if (!token) throw new Error('Paste a token, or cancel.');
+    return token;
+  }, error);
+  input.focus();
+  return promise;
 }

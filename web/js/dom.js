@@ -70,6 +70,7 @@ const ICONS = {
   refresh: 'M20 12a8 8 0 1 1-2.3-5.6M20 4v5h-5',
   back: 'M15 5l-7 7 7 7',
   board: 'M4 4h7v9H4zM13 4h7v5h-7zM13 11h7v9h-7zM4 15h7v5H4z',
+  key: 'M7.5 12a3.5 3.5 0 1 0 0 7a3.5 3.5 0 1 0 0-7zM10 13L20 3M16 7l3 3M13.5 9.5l2 2',
 };
 
 export function icon(name) {

@@ -1,7 +1,9 @@
 // The page's entry point: routes between the dashboard list (#/) and one dashboard
-// (#/dashboards/{id}), and runs the theme switch.
+// (#/dashboards/{id}), runs the theme switch, and offers to forget a saved access token.
 
 import { h, icon, replace, toast } from './dom.js';
+import { forgetToken, savedToken } from './api.js';
+import { confirmAction } from './dialogs.js';
 import { showHome } from './home.js';
 import { showBoard } from './board.js';
 
@@ -56,6 +58,23 @@ applyTheme(document.documentElement.dataset.themeChoice || 'auto');
 const report = (message) => toast(`Something went wrong: ${message}`, 'error');
 window.addEventListener('error', (event) => report(event.message));
 window.addEventListener('unhandledrejection', (event) => report((event.reason && event.reason.message) || event.reason));
+
+// The key button: shown while a token is saved; forgets it, then starts the page over (which
+// asks again if the server wants one).
+const tokenButton = document.getElementById('token-button');
+replace(tokenButton, icon('key'), h('span', { class: 'sr-only' }, 'Forget the access token'));
+const showTokenButton = () => { tokenButton.hidden = savedToken() === ''; };
+tokenButton.addEventListener('click', async () => {
+  const done = await confirmAction({
+    title: 'Forget the access token?',
+    message: 'This browser will no longer send it; the page asks for one again when the server needs it.',
+    confirm: 'Forget token',
+    submit: async () => forgetToken(),
+  });
+  if (done) location.reload();
+});
+window.addEventListener('flowboard-token', showTokenButton);
+showTokenButton();
 
 window.addEventListener('hashchange', route);
 route();

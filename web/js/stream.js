@@ -1,6 +1,7 @@
 // The live connection to `WS /stream/{dashboard_id}`: a snapshot first, then updates. When the
 // connection drops it reconnects with exponential backoff (0.5 s doubling to 15 s, with
-// jitter) and starts over from the new snapshot the server sends on every connection.
+// jitter) and starts over from the new snapshot the server sends on every connection. The
+// access token, if the page has one, goes on the URL (see api.js).
 //
 // States reported to `onState(state, detail)`:
 //   connecting   — opening the first connection
@@ -8,6 +9,8 @@
 //   reconnecting — waiting to retry; detail: {retryAt (epoch ms), attempt}
 //   deleted      — the dashboard is gone; no more retries
 //   stopped      — stop() was called
+
+import * as api from './api.js';
 
 const FIRST_DELAY = 500;
 const MAX_DELAY = 15000;
@@ -68,8 +71,7 @@ export class DashboardStream {
 
   connect() {
     if (this.stopped) return;
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    const socket = new WebSocket(`${scheme}://${location.host}/stream/${this.id}`);
+    const socket = new WebSocket(api.streamUrl(this.id));
     this.socket = socket;
     let gotSnapshot = false;
     let deleted = false;
@@ -127,16 +129,16 @@ export class DashboardStream {
     this.setState('reconnecting', { retryAt: Date.now() + delay, attempt: this.attempt });
     this.timer = setTimeout(() => this.connect(), delay);
     // A refused upgrade looks the same as a network failure to a browser: ask whether the
-    // dashboard still exists.
+    // dashboard still exists (and, through the API, for a token if one is needed now).
     if (this.attempt > 1) {
       try {
-        const response = await fetch(`/dashboards/${this.id}`);
-        if (response.status === 404 && !this.stopped) {
+        await api.getDashboard(this.id);
+      } catch (err) {
+        if (err.status === 404 && !this.stopped) {
           clearTimeout(this.timer);
           this.gone();
         }
-      } catch (err) {
-        // The server is down: keep retrying.
+        // Otherwise the server is down, or no token was given: keep retrying.
       }
     }
   }

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use smallvec::SmallVec;
 
-use super::{Event, EventError, EventTime, RejectReason, decode, validate_metric_name};
+use super::{
+    Event, EventError, EventTime, RejectReason, TagLimits, decode_with, validate_metric_name,
+};
 
 /// Tags of a borrowed event, sorted by key, each key once.
 pub type TagList<'a> = SmallVec<[(Cow<'a, str>, Cow<'a, str>); 4]>;
@@ -44,7 +46,8 @@ impl<'a> From<Event> for EventRef<'a> {
 }
 
 /// Decodes a record value (one event or an array) and hands each event, or the error that
-/// rejects it, to `each`, in order. See the module documentation.
+/// rejects it, to `each`, in order. Tags are held to the [installed](TagLimits::installed)
+/// limits. See the module documentation.
 ///
 /// # Examples
 ///
@@ -53,11 +56,20 @@ impl<'a> From<Event> for EventRef<'a> {
 ///
 /// let mut seen = Vec::new();
 /// decode_each(br#"[{"metric_name":"cpu","value":1,"tags":{"b":"2","a":"1"}},{"metric_name":"cpu"}]"#, |event| {
-///     seen.push(event.map(|e| (e.metric_name.to_string(), e.tags.len())).map_err(|e| e.field));
+///     seen.push(event.map(|e| (e.metric_name.to_string(), e.tags.len())).map_err(|e| e.field.to_string()));
 /// });
-/// assert_eq!(seen, vec![Ok(("cpu".to_string(), 2)), Err("value")]);
+/// assert_eq!(seen, vec![Ok(("cpu".to_string(), 2)), Err("value".to_string())]);
 /// ```
-pub fn decode_each<'a>(bytes: &'a [u8], mut each: impl FnMut(Result<EventRef<'a>, EventError>)) {
+pub fn decode_each<'a>(bytes: &'a [u8], each: impl FnMut(Result<EventRef<'a>, EventError>)) {
+    decode_each_with(bytes, &TagLimits::installed(), each);
+}
+
+/// [`decode_each`] with the tag limits `limits`.
+pub fn decode_each_with<'a>(
+    bytes: &'a [u8],
+    limits: &TagLimits,
+    mut each: impl FnMut(Result<EventRef<'a>, EventError>),
+) {
     let is_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let fast = if is_array {
         serde_json::from_slice::<Vec<FastEvent<'a>>>(bytes)
@@ -67,14 +79,14 @@ pub fn decode_each<'a>(bytes: &'a [u8], mut each: impl FnMut(Result<EventRef<'a>
     match fast {
         Ok(events) => {
             for (index, event) in events.into_iter().enumerate() {
-                each(event.validate().map_err(|mut error| {
+                each(event.validate(limits).map_err(|mut error| {
                     error.index = is_array.then_some(index);
                     error
                 }));
             }
         }
         Err(_) => {
-            for result in decode(bytes) {
+            for result in decode_with(bytes, limits) {
                 each(result.map(EventRef::from));
             }
         }
@@ -95,7 +107,7 @@ struct FastEvent<'a> {
 }
 
 impl<'a> FastEvent<'a> {
-    fn validate(self) -> Result<EventRef<'a>, EventError> {
+    fn validate(self, limits: &TagLimits) -> Result<EventRef<'a>, EventError> {
         validate_metric_name(&self.metric_name)?;
         if !self.value.is_finite() {
             return Err(EventError::new(
@@ -104,6 +116,11 @@ impl<'a> FastEvent<'a> {
                 "value must be a finite number",
             ));
         }
+        let tags = self.tags.sorted();
+        limits.check(
+            tags.len(),
+            tags.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
+        )?;
         let event_time = match self.event_time {
             None | Some(EventTime::Absent) => None,
             Some(EventTime::Millis(ms)) => Some(ms),
@@ -118,7 +135,7 @@ impl<'a> FastEvent<'a> {
         Ok(EventRef {
             metric_name: self.metric_name,
             value: self.value,
-            tags: self.tags.0,
+            tags,
             event_time,
         })
     }
@@ -128,10 +145,29 @@ impl<'a> FastEvent<'a> {
 #[derive(Deserialize)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
-/// Tags as a sorted list; `null` or absent is empty; a repeated key keeps its last value (as a
-/// JSON object decoded into a map would).
+/// Tags in the order given; `null` or absent is empty. [`Tags::sorted`] orders them by key.
 #[derive(Default)]
 struct Tags<'a>(TagList<'a>);
+
+impl<'a> Tags<'a> {
+    /// The tags sorted by key, a repeated key keeping its last value (as a JSON object decoded
+    /// into a map would). O(n log n), so a record with many tags costs no more than a map.
+    fn sorted(self) -> TagList<'a> {
+        let mut tags = self.0;
+        if tags.len() > 1 {
+            // Stable: the values of a repeated key stay in the order given.
+            tags.sort_by(|a, b| a.0.cmp(&b.0));
+            tags.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    std::mem::swap(&mut later.1, &mut kept.1);
+                }
+                same
+            });
+        }
+        tags
+    }
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Tags<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -149,13 +185,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Tags<'a> {
                 while let Some((Text(key), Text(value))) =
                     map.next_entry::<Text<'de>, Text<'de>>()?
                 {
-                    let (key, value): (Cow<'a, str>, Cow<'a, str>) = (key, value);
-                    match tags.binary_search_by(|(k, _): &(Cow<'a, str>, Cow<'a, str>)| {
-                        k.as_ref().cmp(key.as_ref())
-                    }) {
-                        Ok(at) => tags[at].1 = value,
-                        Err(at) => tags.insert(at, (key, value)),
-                    }
+                    tags.push((key, value));
                 }
                 Ok(Tags(tags))
             }
@@ -167,6 +197,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Tags<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::decode;
 
     fn fast(body: &str) -> Vec<Result<EventRef<'_>, EventError>> {
         let mut out = Vec::new();
@@ -198,13 +229,103 @@ mod tests {
                 match (f, p) {
                     (Ok(f), Ok(p)) => assert_eq!(f, p, "{body}"),
                     (Err(f), Err(p)) => assert_eq!(
-                        (f.index, f.field, f.reason),
-                        (p.index, p.field, p.reason),
+                        (f.index, &f.field, f.reason),
+                        (p.index, &p.field, p.reason),
                         "{body}"
                     ),
                     _ => panic!("{body}: fast {f:?} precise {p:?}"),
                 }
             }
+        }
+    }
+
+    /// `n` tags `k0`..; `long` adds one whose key (`"key"`) or value (`"value"`) is 300 chars.
+    fn tagged(n: usize, long: &str) -> String {
+        let mut tags: Vec<String> = (0..n).map(|i| format!(r#""k{i}":"v""#)).collect();
+        match long {
+            "key" => tags.push(format!(r#""{}":"v""#, "é".repeat(300))),
+            "value" => tags.push(format!(r#""k":"{}""#, "x".repeat(300))),
+            _ => {}
+        }
+        format!(
+            r#"{{"metric_name":"m","value":1,"tags":{{{}}}}}"#,
+            tags.join(",")
+        )
+    }
+
+    #[test]
+    fn agrees_with_the_precise_path_on_tag_limits() {
+        let repeated = format!(
+            r#"{{"metric_name":"m","value":1,"tags":{{{},"k0":"again","k1":"again"}}}}"#,
+            (0..32)
+                .map(|i| format!(r#""k{i}":"v""#))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let bodies = [
+            tagged(32, ""),
+            tagged(33, ""),
+            tagged(1, "key"),
+            tagged(1, "value"),
+            // 34 entries, 32 distinct keys: within the limit, the later values win.
+            repeated,
+            format!("[{},{}]", tagged(2, ""), tagged(40, "")),
+        ];
+        for body in &bodies {
+            let precise: Vec<Result<EventRef<'_>, EventError>> = decode(body.as_bytes())
+                .into_iter()
+                .map(|r| r.map(EventRef::from))
+                .collect();
+            let fast = fast(body);
+            assert_eq!(fast.len(), precise.len(), "{body}");
+            for (f, p) in fast.iter().zip(&precise) {
+                match (f, p) {
+                    (Ok(f), Ok(p)) => assert_eq!(f, p, "{body}"),
+                    (Err(f), Err(p)) => {
+                        assert_eq!((f.index, &f.field, f.reason), (p.index, &p.field, p.reason));
+                        assert_eq!(f.message, p.message, "{body}");
+                    }
+                    _ => panic!("{body}: fast {f:?} precise {p:?}"),
+                }
+            }
+        }
+        let verdicts: Vec<bool> = bodies.iter().map(|b| fast(b)[0].is_ok()).collect();
+        assert_eq!(verdicts, [true, false, false, false, true, true]);
+        let events = fast(&bodies[4]);
+        let kept = events[0].as_ref().expect("valid");
+        assert_eq!(kept.tags.len(), 32);
+        assert_eq!(kept.tags[0], (Cow::Borrowed("k0"), Cow::Borrowed("again")));
+    }
+
+    #[test]
+    fn limits_can_be_given() {
+        let strict = TagLimits {
+            max_tags: 1,
+            max_key_chars: 2,
+            max_value_chars: 3,
+        };
+        let verdict = |body: &str| {
+            let mut out = Vec::new();
+            decode_each_with(body.as_bytes(), &strict, |e| {
+                out.push(e.map(|_| ()).map_err(|e| e.reason))
+            });
+            let precise: Vec<_> = decode_with(body.as_bytes(), &strict)
+                .into_iter()
+                .map(|e| e.map(|_| ()).map_err(|e| e.reason))
+                .collect();
+            assert_eq!(out, precise, "{body}");
+            out.remove(0)
+        };
+        assert_eq!(
+            verdict(r#"{"metric_name":"m","value":1,"tags":{"ab":"xyz"}}"#),
+            Ok(())
+        );
+        for body in [
+            r#"{"metric_name":"m","value":1,"tags":{"a":"x","b":"y"}}"#,
+            r#"{"metric_name":"m","value":1,"tags":{"abc":"x"}}"#,
+            r#"{"metric_name":"m","value":1,"tags":{"a":"wxyz"}}"#,
+        ] {
+            assert_eq!(verdict(body), Err(RejectReason::InvalidTags), "{body}");
         }
     }
 

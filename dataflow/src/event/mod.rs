@@ -10,7 +10,8 @@
 //!
 //! - `metric_name`: 1–200 characters of `[A-Za-z0-9_.:-]`;
 //! - `value`: a finite number;
-//! - `tags`: optional, an object of string values;
+//! - `tags`: optional, an object of string values, at most 32 of them, keys of up to 128
+//!   characters and values of up to 256 (see [`TagLimits`]);
 //! - `event_time`: optional, epoch milliseconds as a non-negative integer, or an RFC 3339 string.
 //!
 //! Any other field is an error. Each element of an array is decoded on its own, so one bad
@@ -26,15 +27,18 @@
 //! assert_eq!(events.len(), 2);
 //! assert_eq!(events[0].as_ref().unwrap().event_time, Some(1_795_806_000_000));
 //! let error = events[1].as_ref().unwrap_err();
-//! assert_eq!((error.index, error.field), (Some(1), "value"));
+//! assert_eq!((error.index, error.field.as_ref()), (Some(1), "value"));
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
 mod fast;
+mod limits;
 
-pub use fast::{EventRef, TagList, decode_each};
+pub use fast::{EventRef, TagList, decode_each, decode_each_with};
+pub use limits::TagLimits;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
@@ -71,7 +75,7 @@ pub enum RejectReason {
     InvalidMetricName,
     /// `value` not a finite number.
     InvalidValue,
-    /// `tags` not an object of strings.
+    /// `tags` not an object of strings, or over the [`TagLimits`].
     InvalidTags,
     /// `event_time` not a non-negative integer or an RFC 3339 time.
     InvalidEventTime,
@@ -117,8 +121,9 @@ impl RejectReason {
 pub struct EventError {
     /// Index of the event in its array; `None` for a single object or an unparsable body.
     pub index: Option<usize>,
-    /// The offending field (`""` when the event as a whole is malformed).
-    pub field: &'static str,
+    /// The offending field (`""` when the event as a whole is malformed); for an unknown
+    /// field, its name.
+    pub field: Cow<'static, str>,
     /// Why, for counting.
     pub reason: RejectReason,
     /// What is wrong, for people.
@@ -129,7 +134,7 @@ impl EventError {
     fn new(reason: RejectReason, field: &'static str, message: impl Into<String>) -> Self {
         EventError {
             index: None,
-            field,
+            field: Cow::Borrowed(field),
             reason,
             message: message.into(),
         }
@@ -137,8 +142,14 @@ impl EventError {
 }
 
 /// Decodes a body or record value: one event object or an array of them, each element
-/// decoded on its own. A body that is not JSON of that shape yields one error.
+/// decoded on its own. A body that is not JSON of that shape yields one error. Tags are held
+/// to the [installed](TagLimits::installed) limits.
 pub fn decode(bytes: &[u8]) -> Vec<Result<Event, EventError>> {
+    decode_with(bytes, &TagLimits::installed())
+}
+
+/// [`decode`] with the tag limits `limits`.
+pub fn decode_with(bytes: &[u8], limits: &TagLimits) -> Vec<Result<Event, EventError>> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if first == Some(&b'[') {
         match serde_json::from_slice::<Vec<&RawValue>>(bytes) {
@@ -146,7 +157,7 @@ pub fn decode(bytes: &[u8]) -> Vec<Result<Event, EventError>> {
                 .into_iter()
                 .enumerate()
                 .map(|(index, raw)| {
-                    decode_one(raw.get().as_bytes()).map_err(|mut error| {
+                    decode_one(raw.get().as_bytes(), limits).map_err(|mut error| {
                         error.index = Some(index);
                         error
                     })
@@ -155,7 +166,7 @@ pub fn decode(bytes: &[u8]) -> Vec<Result<Event, EventError>> {
             Err(error) => vec![Err(malformed(&error))],
         }
     } else {
-        vec![decode_one(bytes)]
+        vec![decode_one(bytes, limits)]
     }
 }
 
@@ -181,8 +192,8 @@ struct WireEvent<'a> {
     value: Option<&'a RawValue>,
     #[serde(borrow, default, deserialize_with = "present")]
     tags: Option<&'a RawValue>,
-    #[serde(default)]
-    event_time: Option<EventTime>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    event_time: Option<&'a RawValue>,
     #[serde(flatten)]
     unknown: BTreeMap<String, de::IgnoredAny>,
 }
@@ -192,7 +203,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<&'de Raw
     <&RawValue>::deserialize(deserializer).map(Some)
 }
 
-fn decode_one(bytes: &[u8]) -> Result<Event, EventError> {
+fn decode_one(bytes: &[u8], limits: &TagLimits) -> Result<Event, EventError> {
     let wire: WireEvent<'_> =
         serde_json::from_slice(bytes).map_err(|error| match error.classify() {
             serde_json::error::Category::Data if error.to_string().contains("event_time") => {
@@ -210,11 +221,16 @@ fn decode_one(bytes: &[u8]) -> Result<Event, EventError> {
             _ => malformed(&error),
         })?;
     if let Some((name, _)) = wire.unknown.iter().next() {
-        return Err(EventError::new(
-            RejectReason::UnknownField,
-            "",
-            format!("unknown field `{name}`; an event has metric_name, value, tags, event_time"),
-        ));
+        return Err(EventError {
+            field: Cow::Owned(name.clone()),
+            ..EventError::new(
+                RejectReason::UnknownField,
+                "",
+                format!(
+                    "unknown field `{name}`; an event has metric_name, value, tags, event_time"
+                ),
+            )
+        });
     }
 
     let metric_name = match wire.metric_name {
@@ -269,11 +285,23 @@ fn decode_one(bytes: &[u8]) -> Result<Event, EventError> {
             )
         })?,
     };
+    limits.check(
+        tags.len(),
+        tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )?;
 
-    let event_time = match wire.event_time {
-        None | Some(EventTime::Absent) => None,
-        Some(EventTime::Millis(ms)) => Some(ms),
-        Some(EventTime::Invalid(message)) => {
+    let event_time = match wire.event_time.map(|raw| serde_json::from_str(raw.get())) {
+        None | Some(Ok(EventTime::Absent)) => None,
+        Some(Ok(EventTime::Millis(ms))) => Some(ms),
+        // Out of range (1e400), or nested past serde_json's depth limit.
+        Some(Err(error)) => {
+            return Err(EventError::new(
+                RejectReason::InvalidEventTime,
+                "event_time",
+                format!("event_time must be epoch milliseconds or an RFC 3339 string: {error}"),
+            ));
+        }
+        Some(Ok(EventTime::Invalid(message))) => {
             return Err(EventError::new(
                 RejectReason::InvalidEventTime,
                 "event_time",

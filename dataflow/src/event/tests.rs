@@ -79,7 +79,7 @@ fn names_the_bad_field() {
         ),
         (
             r#"{"metric_name": "m", "value": 1, "extra": 1}"#,
-            "",
+            "extra",
             RejectReason::UnknownField,
         ),
         (
@@ -92,7 +92,7 @@ fn names_the_bad_field() {
     for (body, field, reason) in cases {
         let error = error_of(body);
         assert_eq!(
-            (error.field, error.reason),
+            (error.field.as_ref(), error.reason),
             (field, reason),
             "{body}: {error}"
         );
@@ -112,7 +112,7 @@ fn arrays_are_decoded_per_element() {
     let results = decode(br#"[{"metric_name": "a", "value": 1}, {"metric_name": "b"}, {"metric_name": "c", "value": 3}]"#);
     assert!(results[0].is_ok() && results[2].is_ok());
     let error = results[1].as_ref().expect_err("second is bad");
-    assert_eq!((error.index, error.field), (Some(1), "value"));
+    assert_eq!((error.index, error.field.as_ref()), (Some(1), "value"));
     assert!(error.to_string().starts_with("event 1: "), "{error}");
 }
 
@@ -126,4 +126,54 @@ fn round_trips_through_its_serialized_form() {
     };
     let bytes = serde_json::to_vec(&event).expect("serializes");
     assert_eq!(decode_all(&bytes).expect("decodes"), vec![event]);
+}
+
+#[test]
+fn tags_are_bounded_in_number_and_length() {
+    let tags = |n: usize| {
+        (0..n)
+            .map(|i| format!(r#""k{i}": "v""#))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let body = |tags: String| format!(r#"{{"metric_name": "m", "value": 1, "tags": {{{tags}}}}}"#);
+    assert!(decode_all(body(tags(32)).as_bytes()).is_ok());
+    let error = error_of(&body(tags(33)));
+    assert_eq!(
+        (error.field.as_ref(), error.reason),
+        ("tags", RejectReason::InvalidTags)
+    );
+    assert!(error.message.contains("at most 32 tags"), "{error}");
+
+    // Lengths count characters, not bytes.
+    let key = |n: usize| body(format!(r#""{}": "v""#, "é".repeat(n)));
+    assert!(decode_all(key(128).as_bytes()).is_ok());
+    assert_eq!(error_of(&key(129)).reason, RejectReason::InvalidTags);
+    let value = |n: usize| body(format!(r#""k": "{}""#, "ü".repeat(n)));
+    assert!(decode_all(value(256).as_bytes()).is_ok());
+    let error = error_of(&value(257));
+    assert_eq!(
+        (error.field.as_ref(), error.reason),
+        ("tags", RejectReason::InvalidTags)
+    );
+    assert!(error.message.contains("257 characters"), "{error}");
+}
+
+#[test]
+fn values_are_parsed_exactly() {
+    // One the default serde_json parser reads one ulp off.
+    for value in [
+        -4.408792583866409e63,
+        3.0206799649853503e112,
+        0.1,
+        5e-324,
+        f64::MAX,
+    ] {
+        let body = format!(r#"{{"metric_name": "m", "value": {value:?}}}"#);
+        assert_eq!(
+            decode_all(body.as_bytes()).expect("valid")[0].value,
+            value,
+            "{body}"
+        );
+    }
 }

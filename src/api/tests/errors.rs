@@ -135,7 +135,8 @@ async fn malformed_bodies_are_400_without_a_field() {
         "[1, 2]",
         "\"d\"",
         "{\"name\": \"d\", \"name\": \"e\"}",
-        "{\"name\": \"d\", \"widgets\": [{\"window_seconds\": 1e400}]}",
+        "{\"name\": NaN}",
+        "{\"name\": Infinity}",
     ] {
         expect(
             &f,
@@ -146,6 +147,39 @@ async fn malformed_bodies_are_400_without_a_field() {
             Value::Null,
         )
         .await;
+    }
+    let (_, listed) = f.call("GET", "/dashboards", None).await;
+    assert_eq!(listed, serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn values_serde_json_cannot_hold_are_blamed_on_their_field() {
+    let f = Fixture::new().await;
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let widget = |field: &str, value: &str| {
+        format!(
+            r#"{{"name": "d", "widgets": [{{"metric_name": "m", "aggregation": "sum", "{field}": {value}}}]}}"#
+        )
+    };
+    for (body, field) in [
+        (
+            widget("window_seconds", "1e400"),
+            "widgets[0].window_seconds",
+        ),
+        (
+            widget("window_seconds", "-1e400"),
+            "widgets[0].window_seconds",
+        ),
+        (widget("display_config", &deep), "widgets[0].display_config"),
+        (widget("filter", "{\"h\": 1e999}"), "widgets[0].filter"),
+    ] {
+        let (status, error) = f.call("POST", "/dashboards", Some(&body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{error}");
+        assert_eq!(error["field"], field, "{error}");
+        assert!(
+            !error["error"].as_str().unwrap_or("").contains("line 1"),
+            "{error}"
+        );
     }
     let (_, listed) = f.call("GET", "/dashboards", None).await;
     assert_eq!(listed, serde_json::json!([]));

@@ -2,6 +2,7 @@
 //! temporary directory, the stub hub, and a widget-command channel whose output is checked.
 
 mod errors;
+mod limits;
 mod round_trips;
 mod validation;
 

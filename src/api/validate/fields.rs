@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use uuid::Uuid;
 
-use dataflow::event::{MAX_METRIC_NAME_LEN, validate_metric_name};
+use dataflow::event::{MAX_METRIC_NAME_LEN, TagLimits, validate_metric_name};
 use operators::registry::AggregationKind;
 
-use super::{MAX_NAME_CHARS, MAX_REFRESH_SECONDS};
+use super::{MAX_DISPLAY_CONFIG_DEPTH, MAX_NAME_CHARS, MAX_REFRESH_SECONDS};
 use crate::error::ApiError;
 
 pub(super) fn name(value: Option<&Value>, field: &str) -> Result<String, ApiError> {
@@ -107,7 +107,13 @@ fn seconds(value: &Value, field: &str, max: u64, why: &str) -> Result<u64, ApiEr
         })
 }
 
-pub(super) fn filter(value: &Value, field: &str) -> Result<BTreeMap<String, String>, ApiError> {
+/// A tag filter: an object of tag names to strings, within the tag limits of events (a tag an
+/// event may not carry can never match).
+pub(super) fn filter(
+    value: &Value,
+    field: &str,
+    limits: &TagLimits,
+) -> Result<BTreeMap<String, String>, ApiError> {
     let Value::Object(tags) = value else {
         return Err(ApiError::bad_field(
             field,
@@ -117,6 +123,16 @@ pub(super) fn filter(value: &Value, field: &str) -> Result<BTreeMap<String, Stri
             ),
         ));
     };
+    if tags.len() > limits.max_tags {
+        return Err(ApiError::bad_field(
+            field,
+            format!(
+                "{field} has {} tags; events have at most {}",
+                tags.len(),
+                limits.max_tags
+            ),
+        ));
+    }
     tags.iter()
         .map(|(key, value)| {
             if key.is_empty() {
@@ -125,7 +141,29 @@ pub(super) fn filter(value: &Value, field: &str) -> Result<BTreeMap<String, Stri
                     format!("{field} has an empty tag name"),
                 ));
             }
+            let chars = key.chars().count();
+            if chars > limits.max_key_chars {
+                return Err(ApiError::bad_field(
+                    field,
+                    format!(
+                        "{field} has a tag name of {chars} characters ({}); tag names have at most {}",
+                        clip(key),
+                        limits.max_key_chars
+                    ),
+                ));
+            }
             match value {
+                Value::String(text) if text.chars().count() > limits.max_value_chars => {
+                    let field = format!("{field}.{key}");
+                    Err(ApiError::bad_field(
+                        &field,
+                        format!(
+                            "{field} is {} characters long; tag values have at most {}",
+                            text.chars().count(),
+                            limits.max_value_chars
+                        ),
+                    ))
+                }
                 Value::String(text) => Ok((key.clone(), text.clone())),
                 other => {
                     let field = format!("{field}.{key}");
@@ -137,6 +175,27 @@ pub(super) fn filter(value: &Value, field: &str) -> Result<BTreeMap<String, Stri
             }
         })
         .collect()
+}
+
+/// Display settings: any JSON, nested at most [`MAX_DISPLAY_CONFIG_DEPTH`] deep.
+pub(super) fn display_config(value: Value, field: &str) -> Result<Value, ApiError> {
+    if depth(&value) > MAX_DISPLAY_CONFIG_DEPTH {
+        return Err(ApiError::bad_field(
+            field,
+            format!("{field} is nested more than {MAX_DISPLAY_CONFIG_DEPTH} levels deep"),
+        ));
+    }
+    Ok(value)
+}
+
+/// How deeply `value` nests arrays and objects (a scalar is 0). Recursive, which is safe:
+/// serde_json parsed it, so it is at most 128 deep.
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 pub(super) fn empty_object() -> Value {

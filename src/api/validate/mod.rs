@@ -1,17 +1,28 @@
 //! The wire format of dashboard requests, and its validation into model records.
 //!
-//! A body is parsed into a request struct whose fields are loose JSON, so that each field can
-//! be checked on its own and reported by its path (`widgets[2].window_seconds`). Fields the
-//! format does not have are collected rather than refused by serde (`deny_unknown_fields`
-//! cannot say which nested field it met), and reported by name. A field given as `null`
-//! counts as absent where a default exists; in an update, `null` resets such a field to its
-//! default and is refused for the required ones (`metric_name`, `aggregation`).
+//! A body is parsed into a request struct whose fields are raw JSON text, each then parsed and
+//! checked on its own and reported by its path (`widgets[2].window_seconds`): a value that is
+//! JSON but not a usable one (a number out of range such as `1e400`, nesting deeper than
+//! serde_json's limit of 128) is blamed on its field, not on the body. Fields the format does
+//! not have are collected rather than refused by serde (`deny_unknown_fields` cannot say which
+//! nested field it met), and reported by name. A field given as `null` counts as absent where
+//! a default exists; in an update, `null` resets such a field to its default and is refused
+//! for the required ones (`metric_name`, `aggregation`).
+//!
+//! A body that is not JSON at all (a syntax error, invalid UTF-8) has no field to blame: its
+//! error has `"field": null` and a message giving the line and column.
+//!
+//! [`Rules`] holds what depends on the configuration: the retention (the longest window), the
+//! tag limits (a filter is held to the limits of the events it matches) and the widgets a
+//! dashboard may have (a quota: `409`).
 
 use std::collections::{BTreeMap, HashMap};
 
+use dataflow::event::TagLimits;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -21,8 +32,8 @@ mod fields;
 
 pub(crate) use fields::clip;
 use fields::{
-    aggregation, clip_json, empty_object, filter, metric_name, name, refresh_seconds, widget_id,
-    window_seconds,
+    aggregation, display_config, empty_object, filter, metric_name, name, refresh_seconds,
+    widget_id, window_seconds,
 };
 
 /// Longest dashboard name, in characters.
@@ -33,6 +44,31 @@ pub const MAX_REFRESH_SECONDS: u64 = 86_400;
 pub const DEFAULT_WINDOW_SECONDS: u64 = 3_600;
 /// Refresh interval of a widget that does not say.
 pub const DEFAULT_REFRESH_SECONDS: u64 = 1;
+/// Deepest nesting of a `display_config` (so that a dashboard, which nests it four levels
+/// further, stays readable by JSON parsers with serde_json's depth limit of 128).
+pub const MAX_DISPLAY_CONFIG_DEPTH: usize = 32;
+
+/// What a valid request may hold, as configured.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    /// The longest window, in seconds.
+    pub retention_seconds: u64,
+    /// Limits on the tags of a widget's filter.
+    pub tags: TagLimits,
+    /// Most widgets a dashboard may have.
+    pub widgets_per_dashboard: usize,
+}
+
+impl Rules {
+    /// Windows up to `retention_seconds`, the default tag limits and widgets per dashboard.
+    pub fn new(retention_seconds: u64) -> Rules {
+        Rules {
+            retention_seconds,
+            tags: TagLimits::DEFAULT,
+            widgets_per_dashboard: crate::config::Limits::default().widgets_per_dashboard,
+        }
+    }
+}
 
 /// A validated `POST /dashboards` body.
 #[derive(Debug)]
@@ -44,14 +80,18 @@ pub struct NewDashboard {
 }
 
 /// `POST /dashboards`: `{"name", "widgets": [widget...]}`.
-pub fn new_dashboard(body: &[u8], retention_seconds: u64) -> Result<NewDashboard, ApiError> {
+pub fn new_dashboard(body: &[u8], rules: &Rules) -> Result<NewDashboard, ApiError> {
     let body: DashboardBody = parse(body)?;
     refuse_unknown(&body.unknown, "", "name, widgets")?;
-    let name = name(body.name.as_ref(), "name")?;
-    let widgets = array(body.widgets, "widgets")?
+    let name = name(loose(body.name, "name")?.as_ref(), "name")?;
+    let widgets = array(body.widgets, "widgets")?;
+    if widgets.len() > rules.widgets_per_dashboard {
+        return Err(too_many_widgets("widgets", widgets.len(), rules));
+    }
+    let widgets = widgets
         .into_iter()
         .enumerate()
-        .map(|(i, value)| new_widget(value, &format!("widgets[{i}]"), retention_seconds))
+        .map(|(i, raw)| new_widget(raw, &format!("widgets[{i}]"), rules))
         .collect::<Result<_, _>>()?;
     Ok(NewDashboard { name, widgets })
 }
@@ -60,13 +100,24 @@ pub fn new_dashboard(body: &[u8], retention_seconds: u64) -> Result<NewDashboard
 pub fn rename(body: &[u8]) -> Result<String, ApiError> {
     let body: RenameBody = parse(body)?;
     refuse_unknown(&body.unknown, "", "name")?;
-    name(body.name.as_ref(), "name")
+    name(loose(body.name, "name")?.as_ref(), "name")
+}
+
+/// The `409` for a dashboard that would have `count` widgets, blaming `field`.
+pub fn too_many_widgets(field: &str, count: usize, rules: &Rules) -> ApiError {
+    ApiError::LimitReached {
+        field: Some(field.into()),
+        message: format!(
+            "{field}: the dashboard would have {count} widgets; at most {} are allowed per dashboard",
+            rules.widgets_per_dashboard
+        ),
+    }
 }
 
 /// `PATCH /dashboards/{id}/widgets`: `{"add": [widget...], "update": [{"widget_id", ...}],
 /// "remove": [widget_id...]}`, each list optional. A widget may appear only once in `update`
 /// and `remove` together.
-pub fn widget_patch(body: &[u8], retention_seconds: u64) -> Result<WidgetPatch, ApiError> {
+pub fn widget_patch(body: &[u8], rules: &Rules) -> Result<WidgetPatch, ApiError> {
     let body: PatchBody = parse(body)?;
     refuse_unknown(&body.unknown, "", "add, update, remove")?;
     let mut seen: HashMap<Uuid, String> = HashMap::new();
@@ -80,20 +131,25 @@ pub fn widget_patch(body: &[u8], retention_seconds: u64) -> Result<WidgetPatch, 
             Ok(id)
         }
     };
-    let add = array(body.add, "add")?
+    let add = array(body.add, "add")?;
+    if add.len() > rules.widgets_per_dashboard {
+        return Err(too_many_widgets("add", add.len(), rules));
+    }
+    let add = add
         .into_iter()
         .enumerate()
-        .map(|(i, value)| new_widget(value, &format!("add[{i}]"), retention_seconds))
+        .map(|(i, raw)| new_widget(raw, &format!("add[{i}]"), rules))
         .collect::<Result<_, _>>()?;
     let mut update = Vec::new();
-    for (i, value) in array(body.update, "update")?.into_iter().enumerate() {
-        let change = widget_update(value, &format!("update[{i}]"), retention_seconds)?;
+    for (i, raw) in array(body.update, "update")?.into_iter().enumerate() {
+        let change = widget_update(raw, &format!("update[{i}]"), rules)?;
         once(change.widget_id, format!("update[{i}].widget_id"))?;
         update.push(change);
     }
     let mut remove = Vec::new();
-    for (i, value) in array(body.remove, "remove")?.into_iter().enumerate() {
+    for (i, raw) in array(body.remove, "remove")?.into_iter().enumerate() {
         let field = format!("remove[{i}]");
+        let value = loose(Some(raw), &field)?.unwrap_or(Value::Null);
         remove.push(once(widget_id(&value, &field)?, field)?);
     }
     Ok(WidgetPatch {
@@ -103,66 +159,97 @@ pub fn widget_patch(body: &[u8], retention_seconds: u64) -> Result<WidgetPatch, 
     })
 }
 
+/// A field as raw JSON text, borrowed from the body.
+type Raw<'a> = Option<&'a RawValue>;
+
 #[derive(Deserialize)]
-struct DashboardBody {
-    #[serde(default, deserialize_with = "present")]
-    name: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    widgets: Option<Value>,
+struct DashboardBody<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    name: Raw<'a>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    widgets: Raw<'a>,
     #[serde(flatten)]
     unknown: BTreeMap<String, IgnoredAny>,
 }
 
 #[derive(Deserialize)]
-struct RenameBody {
-    #[serde(default, deserialize_with = "present")]
-    name: Option<Value>,
+struct RenameBody<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    name: Raw<'a>,
     #[serde(flatten)]
     unknown: BTreeMap<String, IgnoredAny>,
 }
 
 #[derive(Deserialize)]
-struct PatchBody {
-    #[serde(default, deserialize_with = "present")]
-    add: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    update: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    remove: Option<Value>,
+struct PatchBody<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    add: Raw<'a>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    update: Raw<'a>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    remove: Raw<'a>,
     #[serde(flatten)]
     unknown: BTreeMap<String, IgnoredAny>,
 }
 
-/// A widget in `widgets`/`add` (no `widget_id`) or `update` (`widget_id` required).
+/// A widget in `widgets`/`add` (no `widget_id`) or `update` (`widget_id` required), as raw
+/// fields.
 #[derive(Deserialize)]
-struct WidgetBody {
-    #[serde(default, deserialize_with = "present")]
+struct WidgetBody<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    widget_id: Raw<'a>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    metric_name: Raw<'a>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    aggregation: Raw<'a>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    window_seconds: Raw<'a>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    refresh_interval_seconds: Raw<'a>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    filter: Raw<'a>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    display_config: Raw<'a>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
+}
+
+/// A widget's fields parsed, each still loose JSON (`None` when absent).
+struct WidgetFields {
     widget_id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     metric_name: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     aggregation: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     window_seconds: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     refresh_interval_seconds: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     filter: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
     display_config: Option<Value>,
-    #[serde(flatten)]
-    unknown: BTreeMap<String, IgnoredAny>,
 }
 
 const WIDGET_FIELDS: &str =
     "metric_name, aggregation, window_seconds, refresh_interval_seconds, filter, display_config";
 
-/// Tells an absent field (`None`) from one given as `null` (`Some(Value::Null)`).
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
+/// Tells an absent field (`None`) from one given as `null` (`Some` of the text `null`).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Raw<'de>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+/// A raw field parsed as JSON; a value serde_json cannot hold is a 400 naming `field`.
+fn loose(raw: Raw<'_>, field: &str) -> Result<Option<Value>, ApiError> {
+    raw.map(|raw| {
+        serde_json::from_str(raw.get()).map_err(|error| {
+            // The position is within the field's text, which would only mislead.
+            let error = error.to_string();
+            let error = error.split(" at line ").next().unwrap_or(&error);
+            ApiError::bad_field(
+                field,
+                format!("{field} is not a usable JSON value: {error}"),
+            )
+        })
+    })
+    .transpose()
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|error| match error.classify() {
         serde_json::error::Category::Data => {
             ApiError::bad_request(format!("expected a JSON object: {error}"))
@@ -188,8 +275,8 @@ fn refuse_unknown(
     }
 }
 
-fn new_widget(value: Value, path: &str, retention_seconds: u64) -> Result<Widget, ApiError> {
-    let body = widget_body(value, path)?;
+fn new_widget(raw: &RawValue, path: &str, rules: &Rules) -> Result<Widget, ApiError> {
+    let body = widget_body(raw, path)?;
     let field = |name: &str| format!("{path}.{name}");
     if body.widget_id.as_ref().is_some_and(|id| !id.is_null()) {
         return Err(ApiError::bad_field(
@@ -217,8 +304,8 @@ fn new_widget(value: Value, path: &str, retention_seconds: u64) -> Result<Widget
             &field("aggregation"),
         )?,
         window_seconds: match given(body.window_seconds) {
-            None => DEFAULT_WINDOW_SECONDS.min(retention_seconds),
-            Some(v) => window_seconds(&v, &field("window_seconds"), retention_seconds)?,
+            None => DEFAULT_WINDOW_SECONDS.min(rules.retention_seconds),
+            Some(v) => window_seconds(&v, &field("window_seconds"), rules.retention_seconds)?,
         },
         refresh_interval_seconds: match given(body.refresh_interval_seconds) {
             None => DEFAULT_REFRESH_SECONDS,
@@ -226,19 +313,19 @@ fn new_widget(value: Value, path: &str, retention_seconds: u64) -> Result<Widget
         },
         filter: match given(body.filter) {
             None => BTreeMap::new(),
-            Some(v) => filter(&v, &field("filter"))?,
+            Some(v) => filter(&v, &field("filter"), &rules.tags)?,
         },
-        display_config: given(body.display_config).unwrap_or_else(empty_object),
+        display_config: match given(body.display_config) {
+            None => empty_object(),
+            Some(v) => display_config(v, &field("display_config"))?,
+        },
         generation: FIRST_GENERATION,
     })
 }
 
-fn widget_update(
-    value: Value,
-    path: &str,
-    retention_seconds: u64,
-) -> Result<WidgetUpdate, ApiError> {
-    let body = widget_body(value, path)?;
+fn widget_update(raw: &RawValue, path: &str, rules: &Rules) -> Result<WidgetUpdate, ApiError> {
+    let retention_seconds = rules.retention_seconds;
+    let body = widget_body(raw, path)?;
     let field = |name: &str| format!("{path}.{name}");
     let id = body.widget_id.ok_or_else(|| {
         ApiError::bad_field(
@@ -285,35 +372,60 @@ fn widget_update(
             .filter
             .map(|v| match v {
                 Value::Null => Ok(BTreeMap::new()),
-                v => filter(&v, &field("filter")),
+                v => filter(&v, &field("filter"), &rules.tags),
             })
             .transpose()?,
         display_config: body
             .display_config
-            .map(|v| if v.is_null() { empty_object() } else { v }),
+            .map(|v| match v {
+                Value::Null => Ok(empty_object()),
+                v => display_config(v, &field("display_config")),
+            })
+            .transpose()?,
     })
 }
 
-fn widget_body(value: Value, path: &str) -> Result<WidgetBody, ApiError> {
-    let shown = clip_json(&value);
-    let body: WidgetBody = serde_json::from_value(value).map_err(|_| {
-        ApiError::bad_field(path, format!("{path} must be a widget object, got {shown}"))
+/// A widget's fields, each parsed on its own and blamed by its path.
+fn widget_body(raw: &RawValue, path: &str) -> Result<WidgetFields, ApiError> {
+    let body: WidgetBody = serde_json::from_str(raw.get()).map_err(|_| {
+        ApiError::bad_field(
+            path,
+            format!("{path} must be a widget object, got {}", clip(raw.get())),
+        )
     })?;
     refuse_unknown(
         &body.unknown,
         &format!("{path}."),
         &format!("widget_id, {WIDGET_FIELDS}"),
     )?;
-    Ok(body)
+    let field = |raw, name: &str| loose(raw, &format!("{path}.{name}"));
+    Ok(WidgetFields {
+        widget_id: field(body.widget_id, "widget_id")?,
+        metric_name: field(body.metric_name, "metric_name")?,
+        aggregation: field(body.aggregation, "aggregation")?,
+        window_seconds: field(body.window_seconds, "window_seconds")?,
+        refresh_interval_seconds: field(body.refresh_interval_seconds, "refresh_interval_seconds")?,
+        filter: field(body.filter, "filter")?,
+        display_config: field(body.display_config, "display_config")?,
+    })
 }
 
-fn array(value: Option<Value>, field: &str) -> Result<Vec<Value>, ApiError> {
-    match value {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(items),
-        Some(other) => Err(ApiError::bad_field(
-            field,
-            format!("{field} must be an array, got {}", clip_json(&other)),
-        )),
+/// The elements of an array field, each as raw JSON; absent or `null` is empty.
+fn array<'a>(raw: Raw<'a>, field: &str) -> Result<Vec<&'a RawValue>, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(Vec::new());
+    };
+    if raw.get() == "null" {
+        return Ok(Vec::new());
     }
+    let not_an_array = || {
+        ApiError::bad_field(
+            field,
+            format!("{field} must be an array, got {}", clip(raw.get())),
+        )
+    };
+    if !raw.get().starts_with('[') {
+        return Err(not_an_array());
+    }
+    serde_json::from_str(raw.get()).map_err(|_| not_an_array())
 }
