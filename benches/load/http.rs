@@ -6,6 +6,12 @@
 //! them on arrival as it would for most producers. Throughput is events answered `202` per
 //! second over the measured time. A `count` widget then checks that the dataflow counted
 //! every accepted event.
+//!
+//! The same server reads back everything it ingests, on the same cores. Unthrottled
+//! (`--in-flight 0`) the ingest outruns the dataflow and the embedded broker drops what the
+//! dataflow has not read yet (reported as `records_lost`); by default the clients hold back
+//! while more than `--in-flight` accepted events wait to be decoded, so the figure is the rate
+//! the whole path sustains.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,6 +47,9 @@ pub async fn run(options: &Options) -> Figures {
     let failed = Arc::new(AtomicU64::new(0));
     let latency = Arc::new(Histogram::new());
     let measuring = Arc::new(AtomicU64::new(0)); // 1 while measuring
+    let allowed = Arc::new(AtomicU64::new(u64::MAX));
+    let posted = Arc::new(AtomicU64::new(0));
+    let control = crate::kafka::flow_control(&target, allowed.clone(), options.in_flight);
     let end = Instant::now() + options.warmup() + options.duration();
     let clients: Vec<_> = (0..options.connections)
         .map(|c| {
@@ -51,6 +60,7 @@ pub async fn run(options: &Options) -> Figures {
                 latency.clone(),
                 measuring.clone(),
             );
+            let (allowed, posted) = (allowed.clone(), posted.clone());
             let url = target.url("/ingest");
             let batch = options.batch as u64;
             tokio::spawn(async move {
@@ -61,6 +71,11 @@ pub async fn run(options: &Options) -> Figures {
                     .expect("client");
                 let mut i = c;
                 while Instant::now() < end {
+                    if posted.load(Ordering::Relaxed) + batch > allowed.load(Ordering::Relaxed) {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        continue;
+                    }
+                    posted.fetch_add(batch, Ordering::Relaxed);
                     let body = bodies[i % bodies.len()].clone();
                     i += 1;
                     let sent = Instant::now();
@@ -97,6 +112,7 @@ pub async fn run(options: &Options) -> Figures {
     for client in clients {
         let _ = client.await;
     }
+    control.store(true, Ordering::SeqCst);
 
     // The dataflow must count everything accepted (warm-up included).
     let scrape = target.metrics(&http).await;

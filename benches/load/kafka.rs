@@ -57,7 +57,7 @@ pub async fn run(options: &Options) -> Figures {
             limit: None,
         },
     );
-    let control = flow_control(&target, &producer, options.in_flight);
+    let control = flow_control(&target, producer.state.allowed.clone(), options.in_flight);
 
     tokio::time::sleep(options.warmup()).await;
     let cpu = CpuClock::start(&target);
@@ -152,13 +152,13 @@ pub async fn wait_closed(target: &Target, http: &reqwest::Client, dashboard: &st
 
 /// Keeps the producer at most `in_flight` events ahead of what the server decoded; returns the
 /// flag that stops it.
-pub fn flow_control(target: &Target, producer: &LoadProducer, in_flight: u64) -> Arc<AtomicBool> {
+pub fn flow_control(target: &Target, allowed: Arc<AtomicU64>, in_flight: u64) -> Arc<AtomicBool> {
     let stop = Arc::new(AtomicBool::new(false));
     if in_flight == 0 {
         return stop;
     }
-    producer.state.allowed.store(in_flight, Ordering::SeqCst);
-    let (state, flag) = (producer.state.clone(), stop.clone());
+    allowed.store(in_flight, Ordering::SeqCst);
+    let flag = stop.clone();
     let url = target.url("/metrics");
     tokio::spawn(async move {
         let http = control_client();
@@ -188,7 +188,7 @@ pub fn flow_control(target: &Target, producer: &LoadProducer, in_flight: u64) ->
                     base.store(decoded, Ordering::Relaxed);
                 }
                 let ours = decoded.saturating_sub(base.load(Ordering::Relaxed));
-                state.allowed.store(ours + in_flight, Ordering::Relaxed);
+                allowed.store(ours + in_flight, Ordering::Relaxed);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -277,11 +277,16 @@ pub fn raw_consume(brokers: &str, partitions: i32, threads: usize, time: Duratio
                     .filter(|p| *p as usize % threads == worker)
                     .collect();
                 let mut records = 0u64;
-                while Instant::now() < deadline && !mine.is_empty() {
-                    let consumer: BaseConsumer = dataflow::kafka_source::consumer_config(&brokers)
-                        .set("client.id", "flowboard-load-ceiling")
-                        .create()
-                        .expect("consumer");
+                if mine.is_empty() {
+                    return records;
+                }
+                let consumer: BaseConsumer = dataflow::kafka_source::consumer_config(&brokers)
+                    .set("client.id", "flowboard-load-ceiling")
+                    .create()
+                    .expect("consumer");
+                // Each pass re-assigns the partitions from their beginning (what the broker
+                // still holds) and reads them to their end.
+                while Instant::now() < deadline {
                     let mut assignment = TopicPartitionList::new();
                     for p in &mine {
                         assignment

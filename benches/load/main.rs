@@ -113,6 +113,10 @@ pub struct Options {
     /// `state`: retention filled, seconds.
     #[arg(long, default_value_t = 3_600)]
     pub retention_s: u64,
+    /// Extra flags for the `flowboard serve` started (repeat for each), e.g.
+    /// `--server-arg=--checkpoint-interval=100000s`.
+    #[arg(long, allow_hyphen_values = true)]
+    server_arg: Vec<String>,
     /// Attach to this server (`http://HOST:PORT`) instead of starting one.
     #[arg(long)]
     url: Option<String>,
@@ -135,7 +139,7 @@ impl Options {
             server_pid: self.server_pid,
             workers: self.workers,
             partitions: self.partitions,
-            extra_args: Vec::new(),
+            extra_args: self.server_arg.clone(),
         }
     }
     pub fn duration(&self) -> Duration {
@@ -176,7 +180,7 @@ fn main() {
         Options::smoke()
     };
     match rlimit::increase_nofile_limit(65_536) {
-        Ok(limit) if (limit as usize) < 2 * options.clients + 1_000 => {
+        Ok(limit) if (limit as usize) < options.clients + 1_000 => {
             eprintln!(
                 "warning: open-file limit is {limit}; {} clients may not fit",
                 options.clients

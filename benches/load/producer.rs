@@ -114,7 +114,7 @@ pub struct ProduceState {
     /// Events the broker acknowledged.
     pub acked: AtomicU64,
     /// Events the producer may have handed out so far (flow control); `u64::MAX`: no limit.
-    pub allowed: AtomicU64,
+    pub allowed: Arc<AtomicU64>,
     pub stop: AtomicBool,
     /// Set by the thread when it is done (stopped, limit, or history caught up).
     pub done: AtomicBool,

@@ -190,6 +190,12 @@ impl Target {
         args.push(data_dir.display().to_string());
         args.extend(options.extra_args.iter().cloned());
         let (server, found) = start(&args, &["listening on "]);
+        eprintln!(
+            "flowboard serve pid {} at {}; broker pid {:?} at {brokers}",
+            server.pid,
+            found[0],
+            broker.as_ref().map(|b| b.pid)
+        );
         Target {
             base: found[0].clone(),
             brokers,

@@ -60,7 +60,7 @@ pub async fn run(options: &Options) -> Figures {
             limit: None,
         },
     );
-    let control = flow_control(&target, &producer, options.in_flight);
+    let control = flow_control(&target, producer.state.allowed.clone(), options.in_flight);
     while !producer
         .state
         .done
