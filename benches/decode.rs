@@ -5,6 +5,11 @@
 //! milliseconds or as an RFC 3339 string; single events and arrays of 100, one array with 10 %
 //! bad events. Throughput is in events per second.
 //!
+//! `pre_aggregate` is the Kafka source's whole per-event path: decode a record of 100 events
+//! over 10,000 series, find each event's series in the tick's map by a borrowed key, and add
+//! the sample to its pane partials (every aggregation's). The difference from
+//! `decode/borrowed/array_100` is the cost of pre-aggregation per event.
+//!
 //! ```text
 //! cargo bench --bench decode              # full run
 //! cargo bench --bench decode -- --quick   # a few seconds per case
@@ -14,6 +19,8 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dataflow::event::{decode, decode_each};
+use dataflow::kafka_source::PendingPanes;
+use dataflow::series::SeriesRef;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -109,5 +116,62 @@ fn decoding(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decoding);
+/// Records of 100 events over `series` series of one metric (tags `series`, `group`).
+fn series_records(series: usize) -> Vec<String> {
+    (0..series.div_ceil(100))
+        .map(|block| {
+            let events: Vec<String> = (0..100)
+                .map(|j| {
+                    let s = (block * 100 + j) % series;
+                    format!(
+                        r#"{{"metric_name":"bench.m","value":{}.5,"tags":{{"series":"s{s:05}","group":"g{:02}"}},"event_time":1796000000123}}"#,
+                        s % 1000,
+                        s % 100
+                    )
+                })
+                .collect();
+            format!("[{}]", events.join(","))
+        })
+        .collect()
+}
+
+/// Decode + series lookup + pane insert, as the Kafka source does per event: the source's own
+/// [`PendingPanes`], every series already seen in the tick (its steady state).
+fn pre_aggregate(c: &mut Criterion) {
+    let records = series_records(10_000);
+    let mut pending = PendingPanes::default();
+    let add = |pending: &mut PendingPanes, record: &str| {
+        decode_each(record.as_bytes(), |event| {
+            let Ok(event) = event else { return };
+            let series = SeriesRef {
+                metric: &event.metric_name,
+                tags: &event.tags,
+            };
+            let time = event.event_time.unwrap_or(0);
+            pending.add(
+                1_796_000_001_000,
+                series,
+                1_796_000_001_000,
+                time,
+                event.value,
+            );
+        });
+    };
+    for record in &records {
+        add(&mut pending, record);
+    }
+    let mut group = c.benchmark_group("pre_aggregate");
+    group.throughput(Throughput::Elements(100));
+    let mut next = 0;
+    group.bench_function("record_100_events_10k_series", |b| {
+        b.iter(|| {
+            next = (next + 1) % records.len();
+            add(&mut pending, &records[next]);
+        })
+    });
+    group.finish();
+    black_box(pending.take_closed(u64::MAX).len());
+}
+
+criterion_group!(benches, decoding, pre_aggregate);
 criterion_main!(benches);

@@ -70,8 +70,34 @@ struct WidgetEntry {
     /// The value and flags subscribers last saw, in a snapshot or an update.
     told_value: Option<f64>,
     told_flags: Flags,
-    /// When the last update for this widget was broadcast.
-    told_at: Option<u64>,
+    /// When the last update for this widget was broadcast, and the closed time it was as of.
+    told_at: Option<Told>,
+}
+
+/// When an update was broadcast (wall clock) and the closed time its value was as of.
+#[derive(Clone, Copy, Debug)]
+struct Told {
+    at_ms: u64,
+    as_of: Option<u64>,
+}
+
+impl Told {
+    /// Whether an update as of `as_of` must wait for the refresh interval (`refresh_ms`).
+    ///
+    /// Due once a refresh interval of wall clock passed, or once the value is a whole refresh
+    /// interval of *data* time newer and at least half an interval of wall clock passed. The
+    /// second rule keeps the arrival jitter of closed times from delaying updates: with the
+    /// wall clock alone, a value arriving a few milliseconds earlier after its second closed
+    /// than the previous one waits for the next tick, and every later one inherits that delay,
+    /// so the push latency ratchets up to the worst jitter seen. The half-interval floor still
+    /// spaces updates when closed times arrive in a burst (catching up after a stall).
+    fn holds(&self, now_ms: u64, as_of: Option<u64>, refresh_ms: u64) -> bool {
+        if now_ms >= self.at_ms.saturating_add(refresh_ms) {
+            return false;
+        }
+        let data_due = matches!((self.as_of, as_of), (Some(told), Some(now)) if now >= told.saturating_add(refresh_ms));
+        !(data_due && now_ms >= self.at_ms.saturating_add(refresh_ms / 2))
+    }
 }
 
 impl WidgetEntry {
@@ -218,7 +244,7 @@ impl DashboardEntry {
             }
             let throttled = widget
                 .told_at
-                .is_some_and(|told| at.now_ms < told.saturating_add(widget.refresh_ms));
+                .is_some_and(|told| told.holds(at.now_ms, at.values.closed(), widget.refresh_ms));
             if throttled {
                 tracing::debug!(widget = %widget.key.id, ?value, "update held back by the refresh interval");
                 continue;
@@ -226,7 +252,10 @@ impl DashboardEntry {
             tracing::debug!(widget = %widget.key.id, ?value, subscribed, "update sent");
             widget.told_value = value;
             widget.told_flags = flags;
-            widget.told_at = Some(at.now_ms);
+            widget.told_at = Some(Told {
+                at_ms: at.now_ms,
+                as_of: at.values.closed(),
+            });
             if subscribed {
                 let update = widget.snapshot(at, flags);
                 let text = StreamMessage::Update(&update).encode();

@@ -9,7 +9,9 @@
 //! Each dashboard has a bounded broadcast channel of JSON text, serialized once per message
 //! and shared by every subscriber. [`Hub::subscribe`] starts a client's [`Subscription`] with a
 //! snapshot; a client that lags gets a fresh snapshot instead of the messages it missed.
-//! Updates are throttled to one per widget per refresh interval, and sent only when the value
+//! Updates are throttled to one per widget per refresh interval (of wall clock, or of data time
+//! with at least half an interval of wall clock between them, so that jitter in when closed
+//! times arrive does not delay updates), and sent only when the value
 //! (or staleness) changed; changes held back by the throttle, and staleness flips, are sent by
 //! [`Hub::tick`], which [`Hub::spawn_ticker`] calls every [`TICK`].
 //!

@@ -193,6 +193,35 @@ fn updates_are_sent_at_most_once_per_refresh_interval_latest_value_wins() {
 }
 
 #[test]
+fn arrival_jitter_does_not_hold_back_the_next_seconds_value() {
+    let (hub, clock) = hub(1);
+    let w = widget(1);
+    let d = dashboard(vec![w.clone()]);
+    hub.set_dashboard(&d);
+    let mut sub = hub.subscribe(d.id);
+    drain(&mut sub);
+
+    // The value as of T0 reaches the hub 300 ms after T0, the next one only 100 ms after its
+    // second: a whole second of data newer, so it goes out at once.
+    clock.set(T0 + 300);
+    hub.apply(batch(0, T0, vec![value(&w, 1.0, T0)]));
+    clock.set(T0 + 1_100);
+    hub.apply(batch(0, T0 + 1_000, vec![value(&w, 2.0, T0 + 1_000)]));
+    assert_eq!(
+        updates_of(&drain(&mut sub), &w),
+        vec![(json!(1.0), false), (json!(2.0), false)]
+    );
+
+    // Closed times arriving in a burst (catching up) are still spaced by half an interval.
+    clock.set(T0 + 1_200);
+    hub.apply(batch(0, T0 + 2_000, vec![value(&w, 3.0, T0 + 2_000)]));
+    assert_eq!(drain(&mut sub), Vec::<serde_json::Value>::new(), "held");
+    clock.set(T0 + 1_600);
+    hub.tick();
+    assert_eq!(updates_of(&drain(&mut sub), &w), vec![(json!(3.0), false)]);
+}
+
+#[test]
 fn unchanged_values_are_not_resent() {
     let (hub, clock) = hub(1);
     let w = widget(1);

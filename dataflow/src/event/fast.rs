@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use smallvec::SmallVec;
 
 use super::{
@@ -72,7 +72,10 @@ pub fn decode_each_with<'a>(
 ) {
     let is_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     let fast = if is_array {
-        serde_json::from_slice::<Vec<FastEvent<'a>>>(bytes)
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        EventsSeed::for_bytes(bytes.len())
+            .deserialize(&mut deserializer)
+            .and_then(|events| deserializer.end().map(|()| events))
     } else {
         serde_json::from_slice::<FastEvent<'a>>(bytes).map(|event| vec![event])
     };
@@ -90,6 +93,48 @@ pub fn decode_each_with<'a>(
                 each(result.map(EventRef::from));
             }
         }
+    }
+}
+
+/// Bytes of a typical event (metric name, value, a few tags, a time), to size the vector of a
+/// record's events once: grown by doubling from empty, it was copied five or six times per
+/// record of 100 events, a fifth of the Kafka source's time in `memmove`.
+const TYPICAL_EVENT_BYTES: usize = 80;
+
+/// Deserializes a JSON array of events into a vector sized for the record up front.
+struct EventsSeed {
+    capacity: usize,
+}
+
+impl EventsSeed {
+    fn for_bytes(len: usize) -> Self {
+        EventsSeed {
+            capacity: (len / TYPICAL_EVENT_BYTES + 1).min(4_096),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for EventsSeed {
+    type Value = Vec<FastEvent<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EventsSeed {
+    type Value = Vec<FastEvent<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut events = Vec::with_capacity(self.capacity);
+        while let Some(event) = seq.next_element()? {
+            events.push(event);
+        }
+        Ok(events)
     }
 }
 

@@ -18,7 +18,7 @@
 //! - [`client`]: consumer settings, statistics and error handling, Kafka's health, the topic's
 //!   partition list.
 //! - `reader`: per-partition cursors, the watermark, decoding, checkpoint pieces.
-//! - `pending`: panes held until their tick closes.
+//! - [`PendingPanes`]: panes held until their tick closes (public for the benchmarks).
 
 pub mod client;
 mod pending;
@@ -35,6 +35,7 @@ use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
 
 pub use client::{KafkaHealth, TopicPartitions, consumer_config};
+pub use pending::{PendingPanes, TickPanes};
 
 use crate::checkpoint::{Boundaries, Piece, PieceSender};
 use crate::series::SeriesKey;
@@ -124,7 +125,7 @@ pub fn kafka_source<'scope>(
                     for (tick, panes) in reader.pending.take_closed(boundary + PANE_MS) {
                         output
                             .session(&cap.delayed(&tick.max(open)))
-                            .give_iterator(panes.into_iter());
+                            .give_iterator(panes.into_values());
                     }
                     pieces.send(Piece::Source(reader.piece(boundary)));
                 }
@@ -132,7 +133,7 @@ pub fn kafka_source<'scope>(
             for (tick, panes) in reader.pending.take_closed(next_open) {
                 output
                     .session(&cap.delayed(&tick.max(open)))
-                    .give_iterator(panes.into_iter());
+                    .give_iterator(panes.into_values());
             }
             if next_open > open {
                 cap.downgrade(&next_open);
