@@ -122,9 +122,26 @@ async fn open_sqlite(options: SqliteConnectOptions) -> Result<Store, StoreError>
 
 async fn migrate(pool: AnyPool, backend: Backend) -> Result<Store, StoreError> {
     // On PostgreSQL sqlx takes an advisory lock, so processes starting together migrate once.
-    MIGRATOR.run(&pool).await?;
+    // SQLite has no such lock: processes opening one fresh file together (a cluster on one
+    // machine) can both apply a migration; the loser's transaction rolls back whole, and trying
+    // again finds it applied.
+    let mut attempt = 0;
+    loop {
+        match MIGRATOR.run(&pool).await {
+            Ok(()) => break,
+            Err(error) if backend == Backend::Sqlite && attempt < SQLITE_MIGRATE_ATTEMPTS => {
+                attempt += 1;
+                tracing::debug!(%error, attempt, "migrating the SQLite store again");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
     Ok(Store::with_pool(pool, backend))
 }
+
+/// How often a SQLite migration that failed is tried again (see [`migrate`]).
+const SQLITE_MIGRATE_ATTEMPTS: u32 = 8;
 
 fn backend_of(url: &str) -> Result<Backend, StoreError> {
     let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
@@ -221,6 +238,20 @@ mod tests {
         let url = DatabaseUrl::from_str("postgres://a:b@h/d").expect("valid");
         assert!(!format!("{url:?}").contains(":b@"));
         assert_eq!(url.expose(), "postgres://a:b@h/d");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn processes_opening_one_fresh_sqlite_file_together_all_migrate_it() {
+        for round in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite:{}?mode=rwc", dir.path().join("shared.db").display());
+            // Separate pools, as separate processes would have.
+            let opened = futures_util::future::join_all((0..4).map(|_| Store::connect(&url))).await;
+            for store in opened {
+                let store = store.unwrap_or_else(|e| panic!("round {round}: {e}"));
+                assert!(store.list_dashboards().await.expect("list").is_empty());
+            }
+        }
     }
 
     #[test]
