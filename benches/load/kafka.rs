@@ -159,28 +159,42 @@ pub fn flow_control(target: &Target, allowed: Arc<AtomicU64>, in_flight: u64) ->
     }
     allowed.store(in_flight, Ordering::SeqCst);
     let flag = stop.clone();
-    let url = target.url("/metrics");
+    let urls: Vec<String> = target
+        .bases
+        .iter()
+        .map(|b| format!("{b}/metrics"))
+        .collect();
     tokio::spawn(async move {
         let http = control_client();
         let target_decoded = "flowboard_events_accepted_total{path=\"kafka\"}";
         let rejected = "flowboard_events_rejected_total";
         let base = Arc::new(AtomicU64::new(u64::MAX));
         while !flag.load(Ordering::Relaxed) {
-            if let Ok(response) = http.get(&url).send().await
-                && let Ok(text) = response.text().await
-            {
-                let mut decoded = 0.0;
+            // Summed over every process (each of a cluster decodes its own partitions).
+            let mut decoded = Some(0.0);
+            for url in &urls {
+                let text = match http.get(url).send().await {
+                    Ok(response) => response.text().await.ok(),
+                    Err(_) => None,
+                };
+                let Some(text) = text else {
+                    decoded = None;
+                    break;
+                };
                 for line in text.lines() {
                     if let Some(value) = line.strip_prefix(target_decoded) {
-                        decoded += value.trim().parse::<f64>().unwrap_or(0.0);
+                        *decoded.as_mut().expect("some") +=
+                            value.trim().parse::<f64>().unwrap_or(0.0);
                     } else if line.starts_with(rejected) && line.contains("path=\"kafka\"") {
-                        decoded += line
+                        *decoded.as_mut().expect("some") += line
                             .rsplit(' ')
                             .next()
-                            .and_then(|v| v.parse().ok())
+                            .and_then(|v| v.parse::<f64>().ok())
                             .unwrap_or(0.0);
                     }
                 }
+            }
+            if let Some(decoded) = decoded {
                 // Events counted before this run (other workloads) do not open the window.
                 let decoded = decoded as u64;
                 let first = base.load(Ordering::Relaxed);
@@ -215,7 +229,7 @@ pub struct CoresUsed {
 impl CpuClock {
     pub fn start(target: &Target) -> CpuClock {
         CpuClock {
-            server: Target::cpu_seconds(target.pid),
+            server: Target::cpu_seconds_of(&target.pids),
             broker: Target::cpu_seconds(target.broker_pid),
             own: own_cpu_seconds(),
             started: Instant::now(),
@@ -224,14 +238,13 @@ impl CpuClock {
 
     pub fn stop(self, target: &Target) -> CoresUsed {
         let wall = self.started.elapsed().as_secs_f64();
-        let used = |before: Option<f64>, pid: Option<u32>| match (before, Target::cpu_seconds(pid))
-        {
+        let used = |before: Option<f64>, now: Option<f64>| match (before, now) {
             (Some(a), Some(b)) => (b - a) / wall,
             _ => f64::NAN,
         };
         CoresUsed {
-            server: used(self.server, target.pid),
-            broker: used(self.broker, target.broker_pid),
+            server: used(self.server, Target::cpu_seconds_of(&target.pids)),
+            broker: used(self.broker, Target::cpu_seconds(target.broker_pid)),
             own: (own_cpu_seconds() - self.own) / wall,
         }
     }

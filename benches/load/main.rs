@@ -7,6 +7,8 @@
 //! cargo bench --bench load -- ws               # 10,000 clients under 100,000 events/s
 //! cargo bench --bench load -- idle             # RSS per idle WebSocket connection
 //! cargo bench --bench load -- state            # RSS of 10,000 series × 1 h of panes
+//! cargo bench --bench load -- recovery         # crash → first correct snapshot, 2 densities
+//! cargo bench --bench load -- cluster          # Kafka path: 1 process × 2 workers vs 2 × 1
 //! cargo bench --bench load -- all              # all of the above
 //! cargo bench --bench load -- kafka --runs 1 --duration 10   # a quick look
 //! cargo bench --bench load -- --help           # every option
@@ -22,11 +24,14 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it does a tiny smoke run of every scenario, in
 //! seconds, so CI checks that the benchmark still works. The scenarios are described in their
-//! modules: [`kafka`], [`http`], [`ws`], [`state`].
+//! modules: [`kafka`], [`http`], [`ws`], [`state`], [`recovery`]; `cluster` is `kafka` (without
+//! ceilings) once with one process of `--workers` workers and once with `--processes` 2
+//! processes (a timely cluster over loopback sharing a SQLite store) of half as many each.
 
 mod http;
 mod kafka;
 mod producer;
+mod recovery;
 mod server;
 mod state;
 mod stats;
@@ -47,6 +52,8 @@ enum Scenario {
     Ws,
     Idle,
     State,
+    Recovery,
+    Cluster,
     All,
 }
 
@@ -66,9 +73,12 @@ pub struct Options {
     /// Seconds of load before measuring.
     #[arg(long, default_value_t = 5.0)]
     warmup: f64,
-    /// Timely workers of the server started.
+    /// Timely workers of the server started (`cluster`: in all, over its processes).
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// Aggregation processes started (`cluster` compares 1 with this).
+    #[arg(long, default_value_t = 1)]
+    pub processes: usize,
     /// Partitions of the topic in the broker started.
     #[arg(long, default_value_t = 8)]
     partitions: i32,
@@ -110,7 +120,10 @@ pub struct Options {
     /// `ws`/`idle`: WebSocket handshakes in flight at once.
     #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
-    /// `state`: retention filled, seconds.
+    /// `recovery`: events per series per second of the second, denser fill (the first is 1).
+    #[arg(long, default_value_t = 3)]
+    pub recovery_density: u64,
+    /// `state`, `recovery`: retention filled, seconds.
     #[arg(long, default_value_t = 3_600)]
     pub retention_s: u64,
     /// Extra flags for the `flowboard serve` started (repeat for each), e.g.
@@ -138,6 +151,7 @@ impl Options {
             brokers: self.brokers.clone(),
             server_pid: self.server_pid,
             workers: self.workers,
+            processes: self.processes,
             partitions: self.partitions,
             extra_args: self.server_arg.clone(),
         }
@@ -204,6 +218,8 @@ fn main() {
             Scenario::Ws,
             Scenario::Idle,
             Scenario::State,
+            Scenario::Recovery,
+            Scenario::Cluster,
         ];
     }
     for scenario in scenarios {
@@ -222,6 +238,8 @@ fn main() {
                     Scenario::Ws => ws::run(&options).await,
                     Scenario::Idle => ws::run_idle(&options).await,
                     Scenario::State => state::run(&options).await,
+                    Scenario::Recovery => recovery::run(&options).await,
+                    Scenario::Cluster => cluster(&options).await,
                     Scenario::All => unreachable!("expanded above"),
                 }
             });
@@ -237,6 +255,23 @@ fn main() {
         print_summary(&name, &runs);
     }
     server::cleanup_all();
+}
+
+/// `kafka` without ceilings with one process, then with `--processes` (at least 2) sharing
+/// the same number of workers; figures prefixed `p1_` and `pN_`.
+async fn cluster(options: &Options) -> Figures {
+    let mut figures = Figures::new();
+    let processes = options.processes.max(2);
+    for processes in [1, processes] {
+        let mut each = options.clone();
+        each.processes = processes;
+        each.workers = (options.workers / processes).max(1);
+        each.no_ceilings = true;
+        for (name, value) in kafka::run(&each).await {
+            figures.insert(format!("p{processes}_{name}").leak(), value);
+        }
+    }
+    figures
 }
 
 /// The smoke run must show that each scenario did what it measures.
@@ -265,6 +300,14 @@ fn check_smoke(name: &str, figures: &Figures) {
         }
         "idle" => at_least("clients_connected", 20.0),
         "state" => at_least("window_count", 1.0),
+        "recovery" => {
+            at_least("d1_start_to_correct_snapshot_s", 0.0);
+            at_least("d3_start_to_correct_snapshot_s", 0.0);
+        }
+        "cluster" => {
+            at_least("p1_all_counted", 1.0);
+            at_least("p2_all_counted", 1.0);
+        }
         _ => {}
     }
 }

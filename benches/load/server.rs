@@ -103,11 +103,14 @@ fn start(args: &[String], wanted: &[&str]) -> (Started, Vec<String>) {
     });
     let mut found: Vec<Option<String>> = vec![None; wanted.len()];
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen: Vec<String> = Vec::new();
     while found.iter().any(Option::is_none) {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = log.recv_timeout(left).unwrap_or_else(|_| {
-            panic!("flowboard {args:?} did not start (waiting for {wanted:?})")
+            let tail = seen[seen.len().saturating_sub(20)..].join("\n");
+            panic!("flowboard {args:?} did not start (waiting for {wanted:?}); it logged:\n{tail}")
         });
+        seen.push(line.clone());
         for (slot, prefix) in found.iter_mut().zip(wanted) {
             if let Some(at) = line.find(prefix) {
                 let rest = line[at + prefix.len()..].split_whitespace().next();
@@ -122,15 +125,21 @@ fn start(args: &[String], wanted: &[&str]) -> (Started, Vec<String>) {
 
 /// Where the flowboard under test is.
 pub struct Target {
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (of process 0 of a cluster).
     pub base: String,
+    /// Every server process's base URL: one, or each process of a cluster.
+    pub bases: Vec<String>,
     /// Kafka bootstrap servers.
     pub brokers: String,
     /// The server's process id, for its RSS (`None` when attached without `--server-pid`).
     pub pid: Option<u32>,
+    /// Every server process's id (each process of a cluster), for CPU figures.
+    pub pids: Vec<u32>,
     /// The broker's process id, when the benchmark started it.
     pub broker_pid: Option<u32>,
-    _server: Option<Started>,
+    /// The command line of each server process started, for [`Target::restart`].
+    server_args: Vec<Vec<String>>,
+    servers: Vec<Started>,
     _broker: Option<Started>,
 }
 
@@ -141,6 +150,8 @@ pub struct TargetOptions {
     pub brokers: Option<String>,
     pub server_pid: Option<u32>,
     pub workers: usize,
+    /// Aggregation processes: 1, or a cluster (`--processes N`) sharing a SQLite store.
+    pub processes: usize,
     pub partitions: i32,
     pub extra_args: Vec<String>,
 }
@@ -149,12 +160,16 @@ impl Target {
     /// Starts a broker (unless `--brokers`) and a server (unless `--url`).
     pub fn start(options: &TargetOptions) -> Target {
         if let Some(url) = &options.url {
+            let base = url.trim_end_matches('/').to_string();
             return Target {
-                base: url.trim_end_matches('/').to_string(),
+                bases: vec![base.clone()],
+                base,
                 brokers: options.brokers.clone().expect("--url needs --brokers"),
                 pid: options.server_pid,
+                pids: options.server_pid.into_iter().collect(),
                 broker_pid: None,
-                _server: None,
+                server_args: Vec::new(),
+                servers: Vec::new(),
                 _broker: None,
             };
         }
@@ -190,23 +205,66 @@ impl Target {
         args.push(data_dir.display().to_string());
         // Every load client connects from 127.0.0.1: lift the per-address stream limit (its
         // default, 1,000, would refuse most of 10,000 clients with 429).
-        args.extend(["--max-ws-connections-per-ip".to_string(), "100000".to_string()]);
+        args.extend([
+            "--max-ws-connections-per-ip".to_string(),
+            "100000".to_string(),
+        ]);
         args.extend(options.extra_args.iter().cloned());
-        let (server, found) = start(&args, &["listening on "]);
+        let server_args = if options.processes > 1 {
+            cluster_args(&args, &data_dir, options.processes)
+        } else {
+            vec![args]
+        };
+        // The processes of a cluster each wait for the others before they listen.
+        let started: Vec<(Started, Vec<String>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = server_args
+                .iter()
+                .map(|args| scope.spawn(move || start(args, &["listening on "])))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("server started"))
+                .collect()
+        });
+        let bases: Vec<String> = started.iter().map(|(_, found)| found[0].clone()).collect();
+        let servers: Vec<Started> = started.into_iter().map(|(server, _)| server).collect();
+        let pids: Vec<u32> = servers.iter().map(|s| s.pid).collect();
         eprintln!(
-            "flowboard serve pid {} at {}; broker pid {:?} at {brokers}",
-            server.pid,
-            found[0],
+            "flowboard serve pids {pids:?} at {bases:?}; broker pid {:?} at {brokers}",
             broker.as_ref().map(|b| b.pid)
         );
         Target {
-            base: found[0].clone(),
+            base: bases[0].clone(),
+            bases,
             brokers,
-            pid: Some(server.pid),
+            pid: Some(pids[0]),
+            pids,
             broker_pid: broker.as_ref().map(|b| b.pid),
-            _server: Some(server),
+            server_args,
+            servers,
             _broker: broker,
         }
+    }
+
+    /// Kills the server (`SIGKILL`, a crash) and starts it again with the same command line,
+    /// data directory and broker; returns how long the new process took to listen. A single
+    /// server only.
+    pub fn restart(&mut self) -> Duration {
+        assert_eq!(
+            self.server_args.len(),
+            1,
+            "restart: one server started here"
+        );
+        self.servers.clear();
+        let started = Instant::now();
+        let (server, found) = start(&self.server_args[0], &["listening on "]);
+        let to_listen = started.elapsed();
+        self.base = found[0].clone();
+        self.bases = vec![self.base.clone()];
+        self.pid = Some(server.pid);
+        self.pids = vec![server.pid];
+        self.servers = vec![server];
+        to_listen
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -235,17 +293,31 @@ impl Target {
         Some(ticks as f64 / 100.0)
     }
 
-    /// Scrapes `/metrics`.
+    /// CPU time of all of `pids` so far, in seconds (`None` when there are none).
+    pub fn cpu_seconds_of(pids: &[u32]) -> Option<f64> {
+        let times: Option<Vec<f64>> = pids.iter().map(|&p| Target::cpu_seconds(Some(p))).collect();
+        times.filter(|t| !t.is_empty()).map(|t| t.iter().sum())
+    }
+
+    /// Scrapes `/metrics` of every server process; a cluster's samples are summed by series.
     pub async fn metrics(&self, http: &reqwest::Client) -> Scrape {
-        let text = http
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .unwrap_or_default();
-        Scrape::parse(&text)
+        let mut scrape = Scrape {
+            values: BTreeMap::new(),
+        };
+        for base in &self.bases {
+            let text = http
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .expect("GET /metrics")
+                .text()
+                .await
+                .unwrap_or_default();
+            for (series, value) in Scrape::parse(&text).values {
+                *scrape.values.entry(series).or_default() += value;
+            }
+        }
+        scrape
     }
 
     /// Creates a dashboard; returns its id and its widgets' ids.
@@ -295,6 +367,45 @@ impl Target {
             .expect("snapshot JSON");
         (body["value"].as_f64(), body["as_of"].as_u64())
     }
+}
+
+/// The command lines of `processes` cluster processes sharing `data_dir` (their checkpoints),
+/// a hosts file of free loopback ports in it, and a SQLite dashboard store in it.
+fn cluster_args(args: &[String], data_dir: &std::path::Path, processes: usize) -> Vec<Vec<String>> {
+    let hosts = data_dir.join("hosts");
+    // Ports below Linux's ephemeral range (32768–60999), so that no client connection made
+    // meanwhile (Kafka, HTTP) takes one between this check and the process binding it.
+    let ports: Vec<String> = (0..processes)
+        .map(|_| {
+            loop {
+                let port = rand::random_range(20_000..32_000u16);
+                if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                    break format!("127.0.0.1:{port}\n");
+                }
+            }
+        })
+        .collect();
+    std::fs::write(&hosts, ports.concat()).expect("hosts file");
+    let database = format!(
+        "sqlite:{}?mode=rwc",
+        data_dir.join("dashboards.db").display()
+    );
+    (0..processes)
+        .map(|process| {
+            let mut args = args.to_vec();
+            args.extend([
+                "--processes".to_string(),
+                processes.to_string(),
+                "--process".to_string(),
+                process.to_string(),
+                "--hosts".to_string(),
+                hosts.display().to_string(),
+                "--database-url".to_string(),
+                database.clone(),
+            ]);
+            args
+        })
+        .collect()
 }
 
 /// A parsed `/metrics` scrape: series name with labels → value.

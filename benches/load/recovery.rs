@@ -1,0 +1,173 @@
+//! Scenario `recovery`: how long a crashed server takes from process start to its first
+//! correct snapshot, for two amounts of history over the same panes.
+//!
+//! Each pass fills `--series` series with `density` events per series per second, oldest
+//! second first, over the last `--retention-s` − 5 min (so nothing expires during the pass),
+//! closed-loop as in `kafka`. Once a `count` widget (window 1 h) has counted every event and a
+//! checkpoint has been written after that, the server is killed with `SIGKILL` and started
+//! again with the same data directory and broker. The figures are the time from that start
+//! until the server listens and until `GET …/snapshot` first shows the exact count. A pass
+//! runs at density 1 and at `--recovery-density` (default 3): the panes, and so the
+//! checkpoint, are the same; only the number of events in the window differs, which the
+//! restart should not notice (it loads panes and replays only what came after the
+//! checkpoint's offsets).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::Options;
+use crate::kafka::{TOPIC, flow_control, wait_closed};
+use crate::producer::{LoadProducer, Pace, Stamp, Workload, now_ms, partitions};
+use crate::server::{Target, control_client};
+use crate::stats::Figures;
+
+/// Runs both passes once; returns their figures, prefixed `d1_` and `dN_`.
+pub async fn run(options: &Options) -> Figures {
+    let mut figures = Figures::new();
+    for density in [1, options.recovery_density] {
+        for (name, value) in pass(options, density).await {
+            figures.insert(format!("d{density}_{name}").leak(), value);
+        }
+    }
+    figures
+}
+
+/// One fill, crash and restart at `density` events per series per second.
+async fn pass(options: &Options, density: u64) -> Figures {
+    let retention_s = options.retention_s;
+    let mut target_options = options.target();
+    target_options.extra_args.extend([
+        "--retention".to_string(),
+        format!("{retention_s}s"),
+        "--checkpoint-interval".to_string(),
+        "2s".to_string(),
+    ]);
+    let mut target = Target::start(&target_options);
+    let http = control_client();
+    let metric = format!(
+        "bench.recovery.{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let (dashboard, widgets) = target
+        .create_dashboard(
+            &http,
+            "load: recovery",
+            vec![json!({"metric_name": metric, "aggregation": "count", "window_seconds": retention_s})],
+        )
+        .await;
+    let widget = &widgets[0];
+    wait_closed(&target, &http, &dashboard, widget).await;
+
+    // Fill the window.
+    let partitions = partitions(&target.brokers, TOPIC);
+    let workload = Workload::new(&metric, options.series, 100, options.events_per_record);
+    let per_second = workload.blocks() as u64 * density;
+    let margin_s = (retention_s / 12).min(300);
+    let started = Instant::now();
+    let producer = LoadProducer::start(
+        &target.brokers,
+        TOPIC,
+        partitions,
+        workload,
+        Stamp::History {
+            start_ms: now_ms() - (retention_s - margin_s) * 1_000,
+            per_second,
+        },
+        Pace {
+            rate: None,
+            limit: None,
+        },
+    );
+    let control = flow_control(&target, producer.state.allowed.clone(), options.in_flight);
+    while !producer.state.done.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    control.store(true, Ordering::SeqCst);
+    let produced = producer.stop() as f64;
+    let fill_s = started.elapsed().as_secs_f64();
+
+    // Every event counted, then a checkpoint that holds them all.
+    let counted = wait_count(&target, &http, &dashboard, widget, produced, 120).await;
+    assert!(
+        counted.is_some(),
+        "recovery: the server never counted the {produced} events produced"
+    );
+    let counted_at = now_ms() as f64 / 1_000.0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut scrape = target.metrics(&http).await;
+    while scrape.get("flowboard_checkpoint_last_success_timestamp_seconds") <= counted_at + 1.0 {
+        assert!(
+            Instant::now() < deadline,
+            "recovery: no checkpoint within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        scrape = target.metrics(&http).await;
+    }
+    let checkpoint_bytes = scrape.get("flowboard_checkpoint_last_size_bytes");
+    let rss_before = target.rss_bytes().unwrap_or(0);
+
+    // Crash, restart, and wait for the exact count.
+    let restarted = Instant::now();
+    let to_listen = target.restart();
+    let correct = wait_count(&target, &http, &dashboard, widget, produced, 120).await;
+    let to_correct = restarted.elapsed();
+    assert!(
+        correct.is_some(),
+        "recovery: after the restart the count never reached {produced}"
+    );
+    let scrape = target.metrics(&http).await;
+
+    let mut figures = Figures::new();
+    figures.insert("events_in_window", produced);
+    figures.insert("fill_s", fill_s);
+    figures.insert("checkpoint_mb", checkpoint_bytes / 1e6);
+    figures.insert("rss_mb_before_crash", rss_before as f64 / 1e6);
+    figures.insert("start_to_listen_s", to_listen.as_secs_f64());
+    figures.insert("start_to_correct_snapshot_s", to_correct.as_secs_f64());
+    figures.insert(
+        "records_lost",
+        scrape.sum("flowboard_kafka_records_lost_total"),
+    );
+    figures
+}
+
+/// Polls the widget until its value is `want` (within `seconds`); the value then.
+async fn wait_count(
+    target: &Target,
+    http: &reqwest::Client,
+    dashboard: &str,
+    widget: &str,
+    want: f64,
+    seconds: u64,
+) -> Option<f64> {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while Instant::now() < deadline {
+        if let Ok(Some(value)) = try_snapshot(target, http, dashboard, widget).await
+            && value == want
+        {
+            return Some(value);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// A widget's value, or an error while the server does not answer (yet).
+async fn try_snapshot(
+    target: &Target,
+    http: &reqwest::Client,
+    dashboard: &str,
+    widget: &str,
+) -> Result<Option<f64>, reqwest::Error> {
+    let body: serde_json::Value = http
+        .get(target.url(&format!(
+            "/dashboards/{dashboard}/widgets/{widget}/snapshot"
+        )))
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(body["value"].as_f64())
+}
