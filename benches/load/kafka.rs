@@ -280,8 +280,6 @@ fn own_cpu_seconds() -> f64 {
 /// the topic, with `threads` consumers splitting the partitions as the workers do, re-reading
 /// what the broker holds for about `time`.
 pub fn raw_consume(brokers: &str, partitions: i32, threads: usize, time: Duration) -> f64 {
-    let deadline = Instant::now() + time;
-    let started = Instant::now();
     let handles: Vec<_> = (0..threads)
         .map(|worker| {
             let brokers = brokers.to_string();
@@ -289,17 +287,24 @@ pub fn raw_consume(brokers: &str, partitions: i32, threads: usize, time: Duratio
                 let mine: Vec<i32> = (0..partitions)
                     .filter(|p| *p as usize % threads == worker)
                     .collect();
-                let mut records = 0u64;
                 if mine.is_empty() {
-                    return records;
+                    return 0.0;
                 }
                 let consumer: BaseConsumer = dataflow::kafka_source::consumer_config(&brokers)
                     .set("client.id", "flowboard-load-ceiling")
                     .create()
                     .expect("consumer");
-                // Each pass re-assigns the partitions from their beginning (what the broker
+                // The clock starts at the first record (connecting is not consuming), and
+                // each pass re-assigns the partitions from their beginning (what the broker
                 // still holds) and reads them to their end.
-                while Instant::now() < deadline {
+                let mut records = 0u64;
+                let mut first: Option<Instant> = None;
+                let connect_deadline = Instant::now() + Duration::from_secs(30);
+                let done = |first: Option<Instant>| match first {
+                    Some(first) => first.elapsed() >= time,
+                    None => Instant::now() >= connect_deadline,
+                };
+                while !done(first) {
                     let mut assignment = TopicPartitionList::new();
                     for p in &mine {
                         assignment
@@ -308,10 +313,11 @@ pub fn raw_consume(brokers: &str, partitions: i32, threads: usize, time: Duratio
                     }
                     consumer.assign(&assignment).expect("assign");
                     let mut at_end = std::collections::HashSet::new();
-                    while at_end.len() < mine.len() && Instant::now() < deadline {
+                    while at_end.len() < mine.len() && !done(first) {
                         match consumer.poll(Duration::from_millis(100)) {
                             Some(Ok(message)) => {
                                 std::hint::black_box(message.payload());
+                                first.get_or_insert_with(Instant::now);
                                 records += 1;
                             }
                             Some(Err(KafkaError::PartitionEOF(p))) => {
@@ -322,12 +328,12 @@ pub fn raw_consume(brokers: &str, partitions: i32, threads: usize, time: Duratio
                         }
                     }
                 }
-                records
+                first.map_or(0.0, |first| records as f64 / first.elapsed().as_secs_f64())
             })
         })
         .collect();
-    let records: u64 = handles.into_iter().map(|h| h.join().unwrap_or(0)).sum();
-    records as f64 / started.elapsed().as_secs_f64()
+    // The threads run side by side: their rates add up.
+    handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
 }
 
 /// Events per second that `threads` threads decode from the benchmark's records with

@@ -2,7 +2,8 @@
 //! correct snapshot, for two amounts of history over the same panes.
 //!
 //! Each pass fills `--series` series with `density` events per series per second, oldest
-//! second first, over the last `--retention-s` − 5 min (so nothing expires during the pass),
+//! second first, over the last `--retention-s` − 5 min (so nothing expires during the pass; half the
+//! retention when that is shorter),
 //! closed-loop as in `kafka`. Once a `count` widget (window 1 h) has counted every event and a
 //! checkpoint has been written after that, the server is killed with `SIGKILL` and started
 //! again with the same data directory and broker. The figures are the time from that start
@@ -64,7 +65,8 @@ async fn pass(options: &Options, density: u64) -> Figures {
     let partitions = partitions(&target.brokers, TOPIC);
     let workload = Workload::new(&metric, options.series, 100, options.events_per_record);
     let per_second = workload.blocks() as u64 * density;
-    let margin_s = (retention_s / 12).min(300);
+    // Room for the whole pass before the oldest events leave the window.
+    let margin_s = (retention_s / 2).min(300);
     let started = Instant::now();
     let producer = LoadProducer::start(
         &target.brokers,
