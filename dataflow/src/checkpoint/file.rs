@@ -15,9 +15,10 @@
 //! retention's worth of data.)
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use bincode::Options;
 use operators::registry::PaneSet;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -106,21 +107,45 @@ fn write_with_layout<T: Serialize>(
     layout: &str,
     value: &T,
 ) -> Result<u64, CheckpointError> {
-    let body = bincode::serialize(&(layout, value)).map_err(|e| CheckpointError::Corrupt {
+    let encoding = |reason: String| CheckpointError::Corrupt {
         path: path.to_path_buf(),
-        reason: format!("encoding: {e}"),
-    })?;
-    let mut frame = Vec::with_capacity(body.len() + 24);
-    frame.extend_from_slice(kind.magic());
-    frame.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    frame.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    frame.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    frame.extend_from_slice(&body);
+        reason: format!("encoding: {reason}"),
+    };
+    let body = (layout, value);
+    let length = bincode::serialized_size(&body).map_err(|e| encoding(e.to_string()))?;
 
+    // The body is streamed to the file through the checksum, never held in memory whole (a
+    // segment of a large state is gigabytes); the checksum is filled into the header after.
     let temporary = path.with_extension("tmp");
-    let mut file = File::create(&temporary).map_err(io(&temporary))?;
-    file.write_all(&frame).map_err(io(&temporary))?;
-    file.sync_all().map_err(io(&temporary))?;
+    let file = File::create(&temporary).map_err(io(&temporary))?;
+    let mut out = Checksummed {
+        inner: BufWriter::with_capacity(1 << 20, file),
+        hasher: crc32fast::Hasher::new(),
+        written: 0,
+    };
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(kind.magic());
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&length.to_le_bytes());
+    header.extend_from_slice(&0u32.to_le_bytes());
+    out.inner.write_all(&header).map_err(io(&temporary))?;
+    bincode::serialize_into(&mut out, &body).map_err(|e| encoding(e.to_string()))?;
+    if out.written != length {
+        return Err(encoding(format!(
+            "wrote {} bytes, expected {length}",
+            out.written
+        )));
+    }
+    let checksum = out.hasher.finalize();
+    let mut file = out
+        .inner
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .map_err(io(&temporary))?;
+    file.seek(SeekFrom::Start(CHECKSUM_AT))
+        .and_then(|_| file.write_all(&checksum.to_le_bytes()))
+        .and_then(|()| file.sync_all())
+        .map_err(io(&temporary))?;
     drop(file);
     fs::rename(&temporary, path).map_err(io(path))?;
     if let Some(dir) = path.parent() {
@@ -128,7 +153,32 @@ fn write_with_layout<T: Serialize>(
             .and_then(|d| d.sync_all())
             .map_err(io(dir))?;
     }
-    Ok(frame.len() as u64)
+    Ok(HEADER_LEN as u64 + length)
+}
+
+/// Bytes of a file's header: magic (8), format version (4), body length (8), checksum (4).
+const HEADER_LEN: usize = 24;
+/// Where the header holds the body's checksum.
+const CHECKSUM_AT: u64 = 20;
+
+/// A writer (or reader) that checksums and counts what passes through it.
+struct Checksummed<W> {
+    inner: W,
+    hasher: crc32fast::Hasher,
+    written: u64,
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(bytes)?;
+        self.hasher.update(&bytes[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Reads and verifies a file written by [`write_atomic`].
@@ -137,50 +187,82 @@ pub fn read_verified<T: DeserializeOwned>(path: &Path, kind: Kind) -> Result<T, 
         path: path.to_path_buf(),
         reason,
     };
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(io(path))?;
-    if bytes.len() < 24 {
+    let mut file = File::open(path).map_err(io(path))?;
+    let file_len = file.metadata().map_err(io(path))?.len();
+    if file_len < HEADER_LEN as u64 {
         return Err(corrupt(format!(
-            "{} bytes, shorter than the header",
-            bytes.len()
+            "{file_len} bytes, shorter than the header"
         )));
     }
-    if &bytes[..8] != kind.magic() {
+    let mut header = [0u8; HEADER_LEN];
+    file.read_exact(&mut header).map_err(io(path))?;
+    if &header[..8] != kind.magic() {
         return Err(corrupt(format!("not a {kind:?} file")));
     }
-    let version = u32::from_le_bytes(bytes[8..12].try_into().unwrap_or_default());
+    let version = u32::from_le_bytes(header[8..12].try_into().unwrap_or_default());
     if version != FORMAT_VERSION {
         return Err(CheckpointError::Version {
             path: path.to_path_buf(),
             found: version,
         });
     }
-    let length = u64::from_le_bytes(bytes[12..20].try_into().unwrap_or_default());
-    let checksum = u32::from_le_bytes(bytes[20..24].try_into().unwrap_or_default());
-    let body = &bytes[24..];
-    if body.len() as u64 != length {
+    let length = u64::from_le_bytes(header[12..20].try_into().unwrap_or_default());
+    let checksum = u32::from_le_bytes(header[20..24].try_into().unwrap_or_default());
+    let body_len = file_len - HEADER_LEN as u64;
+    if body_len != length {
         return Err(corrupt(format!(
-            "body is {} bytes, header says {length} (torn write?)",
-            body.len()
+            "body is {body_len} bytes, header says {length} (torn write?)"
         )));
     }
-    if crc32fast::hash(body) != checksum {
-        return Err(corrupt("checksum mismatch".into()));
-    }
-    let mut rest = body;
-    let layout: String =
-        bincode::deserialize_from(&mut rest).map_err(|e| corrupt(format!("decoding: {e}")))?;
+
+    // The body is decoded as it is read (a segment of a large state is gigabytes: it is never
+    // held whole beside what it decodes to), through the checksum. Nothing decoded is returned
+    // unless the checksum of the whole body matches; a body that does not is reported as
+    // such even when decoding stopped early. Decoding is bounded by the body's length, so a
+    // damaged length prefix cannot make it allocate more.
+    let mut body = Checksummed {
+        inner: std::io::BufReader::with_capacity(1 << 20, file.take(length)),
+        hasher: crc32fast::Hasher::new(),
+        written: 0,
+    };
+    let options = bincode::options()
+        .with_fixint_encoding()
+        .allow_trailing_bytes()
+        .with_limit(length);
+    let intact = |body: &mut Checksummed<_>| {
+        std::io::copy(body, &mut std::io::sink()).is_ok()
+            && body.hasher.clone().finalize() == checksum
+    };
+    let layout: String = match options.deserialize_from(&mut body) {
+        Ok(layout) => layout,
+        Err(_) if !intact(&mut body) => return Err(corrupt("checksum mismatch".into())),
+        Err(e) => return Err(corrupt(format!("decoding: {e}"))),
+    };
     let expected = PaneSet::layout();
     if layout != expected {
+        if !intact(&mut body) {
+            return Err(corrupt("checksum mismatch".into()));
+        }
         return Err(CheckpointError::Layout {
             path: path.to_path_buf(),
             found: layout,
             expected,
         });
     }
-    bincode::deserialize(rest).map_err(|e| corrupt(format!("decoding: {e}")))
+    let value: Result<T, _> = options.deserialize_from(&mut body);
+    if !intact(&mut body) {
+        return Err(corrupt("checksum mismatch".into()));
+    }
+    value.map_err(|e| corrupt(format!("decoding: {e}")))
+}
+
+impl<R: Read> Read for Checksummed<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buffer)?;
+        self.hasher.update(&buffer[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -233,6 +315,20 @@ mod tests {
             read_verified::<Vec<u64>>(&path, Kind::Manifest),
             Err(CheckpointError::Corrupt { .. })
         ));
+
+        // A damaged byte anywhere in the body, the length prefixes decoding reads first
+        // included, is a checksum mismatch: never a huge allocation, a decoding error or data.
+        for at in HEADER_LEN..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= 0x80;
+            fs::write(&path, &damaged).expect("damage");
+            match read_verified::<Vec<u64>>(&path, Kind::Segment) {
+                Err(CheckpointError::Corrupt { reason, .. }) => {
+                    assert_eq!(reason, "checksum mismatch", "byte {at}")
+                }
+                other => panic!("byte {at}: {other:?}"),
+            }
+        }
     }
 
     #[test]
