@@ -123,6 +123,9 @@ pub struct Options {
     /// `recovery`: events per series per second of the second, denser fill (the first is 1).
     #[arg(long, default_value_t = 3)]
     pub recovery_density: u64,
+    /// `recovery`: crashes and restarts per fill.
+    #[arg(long, default_value_t = 3)]
+    pub restarts: usize,
     /// `state`, `recovery`: retention filled, seconds.
     #[arg(long, default_value_t = 3_600)]
     pub retention_s: u64,
