@@ -52,6 +52,7 @@ pub(super) struct Scraped {
     checkpoint_bytes: IntGauge,
     checkpoint_age: Gauge,
     checkpoint_written: Gauge,
+    checkpoint_boundary: Gauge,
     checkpoint_failures: IntCounter,
     checkpoint_interval: Gauge,
     connections: IntGauge,
@@ -159,6 +160,11 @@ impl Scraped {
                 "flowboard_checkpoint_last_success_timestamp_seconds",
                 "When the newest checkpoint was written, epoch seconds; 0 before the first.",
             ),
+            checkpoint_boundary: float(
+                "flowboard_checkpoint_last_boundary_timestamp_seconds",
+                "The closed time the newest checkpoint reflects, epoch seconds: a crash now \
+                 replays from there; 0 before the first.",
+            ),
             checkpoint_failures: counter(
                 "flowboard_checkpoint_failures_total",
                 "Checkpoints that could not be written (the previous one stays in effect).",
@@ -222,6 +228,7 @@ impl Scraped {
             Box::new(self.checkpoint_bytes.clone()),
             Box::new(self.checkpoint_age.clone()),
             Box::new(self.checkpoint_written.clone()),
+            Box::new(self.checkpoint_boundary.clone()),
             Box::new(self.checkpoint_failures.clone()),
             Box::new(self.checkpoint_interval.clone()),
             Box::new(self.connections.clone()),
@@ -310,6 +317,8 @@ impl Scraped {
         self.checkpoint_age
             .set(now_ms.saturating_sub(since) as f64 / 1_000.0);
         self.checkpoint_written.set(written as f64 / 1_000.0);
+        self.checkpoint_boundary
+            .set(stats.checkpoint_boundary.load(Ordering::Relaxed) as f64 / 1_000.0);
         set_counter(
             &self.checkpoint_failures,
             stats.checkpoint_failures.load(Ordering::Relaxed),

@@ -165,6 +165,10 @@ fn dataflow_counters_are_copied_at_scrape_time() {
         0.0
     );
     assert_eq!(
+        at("flowboard_checkpoint_last_boundary_timestamp_seconds"),
+        0.0
+    );
+    assert_eq!(
         at("flowboard_widget_window_min_seconds"),
         3_600.0,
         "retention"
