@@ -38,8 +38,9 @@ use crate::hub::{Hub, Subscription};
 pub const SEND_BATCH: usize = 64;
 
 /// A connection's write buffer is written out to the socket once it holds more than this: a
-/// batch of updates (~100 bytes each) goes out in one write, and an idle connection does not
-/// keep a large buffer.
+/// batch of updates (~100 bytes each) still goes out in one write, and a burst of them does not
+/// grow the buffer further. (The buffer keeps the capacity of the largest frame written
+/// through it, such as a snapshot.)
 pub const WRITE_BUFFER: usize = 8 * 1024;
 
 /// Hard cap of a connection's write buffer (what the socket has not taken yet plus the frame
