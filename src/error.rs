@@ -294,8 +294,6 @@ fn rejection_error(rejection: &Rejection) -> ApiError {
         ApiError::bad_field(error.name(), error.to_string())
     } else if let Some(error) = rejection.find::<InvalidQuery>() {
         ApiError::bad_request(error.to_string())
-    } else if let Some(error) = rejection.find::<warp::ws::MissingConnectionUpgrade>() {
-        ApiError::bad_request(error.to_string())
     } else if rejection.find::<MethodNotAllowed>().is_some() {
         ApiError::MethodNotAllowed
     } else if rejection.is_not_found() {

@@ -28,23 +28,26 @@
 
 mod connection;
 mod permits;
+mod upgrade;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use uuid::Uuid;
 use warp::Filter;
 use warp::filters::BoxedFilter;
 use warp::reply::{Reply, Response};
-use warp::ws::{Message, WebSocket, Ws};
 
 use crate::auth::{Auth, Role};
 use crate::config::WsLimits;
 use crate::error::ApiError;
 use crate::hub::Hub;
+use upgrade::{Socket, Upgrade};
 
-pub use connection::{MAX_WRITE_BUFFER, SEND_BATCH};
+pub use connection::{MAX_WRITE_BUFFER, READ_BUFFER, SEND_BATCH, WRITE_BUFFER};
 pub use permits::{Permit, Permits};
 
 /// Largest message a client may send (it only ever needs to send a snapshot request).
@@ -93,15 +96,14 @@ pub const TOO_SLOW: Closing = Closing {
 /// `GET /stream/{dashboard_id}` with a WebSocket upgrade, within `limits`.
 pub fn routes(hub: Hub, auth: Auth, limits: WsLimits) -> BoxedFilter<(Response,)> {
     let permits = Permits::new(&limits);
-    let upgrade = warp::ws().map(Some).or(warp::any().map(|| None)).unify();
     warp::path!("stream" / String)
         .and(warp::get())
         .and(auth.require_allowing_query(Role::Read))
         .and(warp::addr::remote())
-        .and(upgrade)
+        .and(upgrade::request())
         .map(
-            move |id: String, remote: Option<SocketAddr>, ws: Option<Ws>| match connect(
-                &hub, &permits, limits, &id, remote, ws,
+            move |id: String, remote: Option<SocketAddr>, upgrade: Option<Upgrade>| match connect(
+                &hub, &permits, limits, &id, remote, upgrade,
             ) {
                 Ok(response) => response,
                 Err(error) => error.into_response(),
@@ -117,7 +119,7 @@ fn connect(
     limits: WsLimits,
     id: &str,
     remote: Option<SocketAddr>,
-    ws: Option<Ws>,
+    upgrade: Option<Upgrade>,
 ) -> Result<Response, ApiError> {
     let Ok(dashboard) = Uuid::parse_str(id) else {
         return Err(ApiError::bad_field(
@@ -134,17 +136,12 @@ fn connect(
             format!("no dashboard {dashboard}"),
         ));
     }
-    let Some(ws) = ws else {
+    let Some(upgrade) = upgrade else {
         return Err(ApiError::UpgradeRequired);
     };
     let permit = permits.take(remote.map(|address| address.ip()))?;
     let hub = hub.clone();
-    Ok(ws
-        .max_message_size(MAX_CLIENT_MESSAGE)
-        .max_frame_size(MAX_CLIENT_MESSAGE)
-        .max_write_buffer_size(MAX_WRITE_BUFFER)
-        .on_upgrade(move |socket| connection::run(socket, hub, dashboard, limits, permit))
-        .into_response())
+    Ok(upgrade.accept(move |socket| connection::run(socket, hub, dashboard, limits, permit)))
 }
 
 /// How long a closed stream waits for the client's close reply.
@@ -153,8 +150,11 @@ const CLOSE_REPLY_WAIT: Duration = Duration::from_secs(1);
 /// Sends the close frame of `closing` (within `timeout`), then waits a moment for the client's
 /// reply, discarding what it sends meanwhile: dropping a socket the client still writes to
 /// (a pong, say) would reset the connection and could lose the close frame on its way.
-async fn close(mut socket: WebSocket, closing: Closing, timeout: Duration) {
-    let frame = Message::close_with(closing.code, closing.reason);
+async fn close(mut socket: Socket, closing: Closing, timeout: Duration) {
+    let frame = Message::Close(Some(CloseFrame {
+        code: closing.code.into(),
+        reason: Utf8Bytes::from_static(closing.reason),
+    }));
     match tokio::time::timeout(timeout, socket.send(frame)).await {
         Ok(Ok(())) => {}
         Ok(Err(err)) => {

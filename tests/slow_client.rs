@@ -14,6 +14,9 @@
 //! holds by construction (its queue is a position in the dashboard's shared channel and a
 //! bounded write buffer), not because it was closed. `src/ws/tests_limits.rs` checks that, with
 //! a short send timeout, it is closed with 1013.
+//!
+//! A second test opens 500 idle streams (each reads its snapshot, then nothing) and checks what
+//! each costs the server's resident memory: at most [`IDLE_STREAM_BOUND`].
 
 mod common;
 
@@ -25,6 +28,7 @@ use common::*;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// Widgets on the dashboard: each changes every 2 s.
 const WIDGETS: usize = 5_000;
@@ -33,6 +37,12 @@ const UPDATES: f64 = 100_000.0;
 /// Most the server's resident memory may grow while they flow. Holding them for the slow
 /// client would take more than 12 MiB (100,000 messages of over 120 bytes each).
 const RSS_GROWTH_BOUND: u64 = 8 << 20;
+
+/// Idle streams opened to measure what one costs the server.
+const IDLE_STREAMS: u64 = 500;
+/// Most the server's resident memory may grow per idle stream. With tungstenite's default
+/// buffers (a 128 KiB read buffer, zero-filled at the first read) it was ~139 KB.
+const IDLE_STREAM_BOUND: u64 = 48 << 10;
 
 /// What the client that reads saw.
 #[derive(Clone, Copy, Debug, Default)]
@@ -185,4 +195,53 @@ fn as_of(text: &str) -> Option<u64> {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_stream_costs_the_server_a_few_kib() {
+    let server = Server::start("idle-streams", &[]);
+    let specs = json!([{"metric_name": "load", "aggregation": "count", "window_seconds": 60}]);
+    let dashboard = create_dashboard(&server, "idle", specs).await;
+    let url = server.ws_url(&format!(
+        "/stream/{}",
+        dashboard["dashboard_id"].as_str().expect("id")
+    ));
+    // The clients' own buffers are in this process, not the server's; small ones all the same.
+    let config = WebSocketConfig::default().read_buffer_size(4 << 10);
+    let open = || async {
+        let (mut client, _) =
+            tokio_tungstenite::connect_async_with_config(&url, Some(config), false)
+                .await
+                .expect("client connects");
+        match tokio::time::timeout(Duration::from_secs(10), client.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => assert!(text.starts_with(r#"{"type":"snapshot""#)),
+            other => panic!("expected the snapshot, got {other:?}"),
+        }
+        client
+    };
+
+    // A few streams first, so that what the first one sets up is in the baseline.
+    let mut clients = Vec::new();
+    for _ in 0..20 {
+        clients.push(open().await);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = server.rss_bytes();
+    for _ in 0..IDLE_STREAMS {
+        clients.push(open().await);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = server.rss_bytes();
+    let connections = metric(&server, "flowboard_websocket_connections").await;
+
+    let per_stream = after.saturating_sub(before) / IDLE_STREAMS;
+    let summary = format!(
+        "RSS {} KiB before, {} KiB after {IDLE_STREAMS} more idle streams: {per_stream} bytes \
+         each",
+        before >> 10,
+        after >> 10,
+    );
+    eprintln!("{summary}");
+    assert_eq!(connections, (IDLE_STREAMS + 20) as f64, "{summary}");
+    assert!(per_stream <= IDLE_STREAM_BOUND, "{summary}");
 }

@@ -7,9 +7,11 @@
 //! broadcast channel (256 shared messages). A client that falls further behind gets a fresh
 //! snapshot instead of the messages it missed — the latest value of every widget, which is
 //! what coalescing would give — and [`SEND_BATCH`] messages at most are written before one
-//! flush. Besides the shared channel a connection holds the WebSocket write buffer (written
-//! out past 128 KiB, hard cap [`MAX_WRITE_BUFFER`]) and at most a definition and a snapshot
-//! waiting to be sent; so however far a client falls behind, its memory stays bounded.
+//! flush. Besides the shared channel a connection holds the WebSocket read buffer
+//! ([`READ_BUFFER`], more only while a larger client message arrives), the write buffer
+//! (written out past [`WRITE_BUFFER`], hard cap [`MAX_WRITE_BUFFER`]) and at most a definition
+//! and a snapshot waiting to be sent; so however far a client falls behind, its memory stays
+//! bounded, and an idle client costs a few KiB.
 //!
 //! A client whose socket accepts nothing for the send timeout is closed with code `1013`; one
 //! that sends nothing, not even a pong to the pings sent every ping interval, for the idle
@@ -22,10 +24,12 @@ use std::sync::Arc;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::{Bytes, Error, Message, Utf8Bytes};
 use uuid::Uuid;
-use warp::ws::{Message, WebSocket};
 
 use super::permits::Permit;
+use super::upgrade::Socket;
 use super::{DELETED, IDLE, PROTOCOL_ERROR, SHUTTING_DOWN, TOO_BIG, TOO_SLOW, close};
 use crate::config::WsLimits;
 use crate::hub::{Hub, Subscription};
@@ -33,10 +37,21 @@ use crate::hub::{Hub, Subscription};
 /// At most this many ready messages are written before one flush.
 pub const SEND_BATCH: usize = 64;
 
-/// Hard cap of a connection's write buffer, which is written out once it holds 128 KiB: room
-/// for a batch of updates and a snapshot of a large dashboard. A write beyond it fails and
-/// ends the connection.
+/// A connection's write buffer is written out to the socket once it holds more than this: a
+/// batch of updates (~100 bytes each) still goes out in one write, and a burst of them does not
+/// grow the buffer further. (The buffer keeps the capacity of the largest frame written
+/// through it, such as a snapshot.)
+pub const WRITE_BUFFER: usize = 8 * 1024;
+
+/// Hard cap of a connection's write buffer (what the socket has not taken yet plus the frame
+/// being written): room for a snapshot of a large dashboard. A write beyond it fails and ends
+/// the connection.
 pub const MAX_WRITE_BUFFER: usize = 16 * 1024 * 1024;
+
+/// A connection's read buffer, allocated and touched when it opens. Clients send only small
+/// messages (a snapshot request, pongs, a close); the buffer grows for a larger one, up to
+/// [`MAX_CLIENT_MESSAGE`](super::MAX_CLIENT_MESSAGE).
+pub const READ_BUFFER: usize = 4 * 1024;
 
 /// A client message the stream acts on.
 #[derive(Deserialize)]
@@ -48,7 +63,7 @@ enum ClientMessage {
 /// What woke the connection up.
 enum Event {
     Shutdown,
-    Client(Option<Result<Message, warp::Error>>),
+    Client(Option<Result<Message, Error>>),
     Ping,
     IdleCheck,
     Hub(Option<Arc<str>>),
@@ -58,7 +73,7 @@ enum Event {
 /// shuts down, or the client is too slow or silent. `_permit` holds its place among the open
 /// streams until then.
 pub(super) async fn run(
-    mut socket: WebSocket,
+    mut socket: Socket,
     hub: Hub,
     dashboard: Uuid,
     limits: WsLimits,
@@ -88,34 +103,35 @@ pub(super) async fn run(
             }
             Event::Client(Some(Ok(message))) => {
                 heard = Instant::now();
-                if message.is_close() {
-                    // The WebSocket layer queued the close reply; flush it.
-                    let _ = socket.close().await;
-                    return;
-                }
-                let request = message
-                    .to_str()
-                    .ok()
-                    .and_then(|text| serde_json::from_str::<ClientMessage>(text).ok());
-                if let Some(ClientMessage::SnapshotRequest) = request {
-                    subscription.resync();
+                match message {
+                    Message::Close(_) => {
+                        // The WebSocket layer queued the close reply; flush it.
+                        let _ = SinkExt::close(&mut socket).await;
+                        return;
+                    }
+                    Message::Text(text) => {
+                        let request = serde_json::from_str::<ClientMessage>(text.as_str());
+                        if let Ok(ClientMessage::SnapshotRequest) = request {
+                            subscription.resync();
+                        }
+                    }
+                    _ => {}
                 }
             }
             Event::Client(Some(Err(err))) => {
                 tracing::debug!(%dashboard, %err, "websocket read failed");
                 // Over the message size limit the connection can still say so; otherwise the
                 // connection is broken and the attempt ends at once.
-                let reason = if err.to_string().contains("too long") {
-                    TOO_BIG
-                } else {
-                    PROTOCOL_ERROR
+                let reason = match err {
+                    Error::Capacity(CapacityError::MessageTooLong { .. }) => TOO_BIG,
+                    _ => PROTOCOL_ERROR,
                 };
                 close(socket, reason, limits.send_timeout).await;
                 return;
             }
             Event::Client(None) => return,
             Event::Ping => {
-                let ping = socket.send(Message::ping(Vec::new()));
+                let ping = socket.send(Message::Ping(Bytes::new()));
                 match tokio::time::timeout(limits.send_timeout, ping).await {
                     Ok(Ok(())) => {}
                     Ok(Err(err)) => {
@@ -162,18 +178,24 @@ pub(super) async fn run(
 }
 
 /// Writes `first` and whatever else is ready (up to [`SEND_BATCH`]), then flushes once. The
-/// text is shared; the one copy per client is the frame buffer the WebSocket layer needs.
+/// text is shared by the dashboard's clients; each client copies it into a message, which the
+/// WebSocket layer frames into its write buffer.
 async fn send(
-    socket: &mut WebSocket,
+    socket: &mut Socket,
     subscription: &mut Subscription,
     first: Arc<str>,
-) -> Result<(), warp::Error> {
-    socket.feed(Message::text(&*first)).await?;
+) -> Result<(), Error> {
+    socket.feed(text_message(&first)).await?;
     for _ in 1..SEND_BATCH {
         let Some(text) = subscription.try_next() else {
             break;
         };
-        socket.feed(Message::text(&*text)).await?;
+        socket.feed(text_message(&text)).await?;
     }
     socket.flush().await
+}
+
+/// A text frame of `text`.
+fn text_message(text: &str) -> Message {
+    Message::Text(Utf8Bytes::from(text))
 }
