@@ -89,7 +89,7 @@ pub struct LimitArgs {
     pub ws_idle_timeout: Duration,
 }
 
-/// Validated limits; see the [module documentation](self).
+/// Validated limits; see the module documentation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Limits {
     /// Largest request body, bytes.
