@@ -77,7 +77,7 @@ pub fn decode_each_with<'a>(
             .deserialize(&mut deserializer)
             .and_then(|events| deserializer.end().map(|()| events))
     } else {
-        serde_json::from_slice::<FastEvent<'a>>(bytes).map(|event| vec![event])
+        serde_json::from_slice::<ObjectEvent<'a>>(bytes).map(|event| vec![event.0])
     };
     match fast {
         Ok(events) => {
@@ -131,10 +131,35 @@ impl<'de> Visitor<'de> for EventsSeed {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut events = Vec::with_capacity(self.capacity);
-        while let Some(event) = seq.next_element()? {
+        while let Some(ObjectEvent(event)) = seq.next_element()? {
             events.push(event);
         }
         Ok(events)
+    }
+}
+
+/// A [`FastEvent`] that must be a JSON object: serde's derived struct decoding also accepts
+/// an array of the fields in order (`["cpu", 1]`), which the contract (and the precise
+/// decoder) does not.
+struct ObjectEvent<'a>(FastEvent<'a>);
+
+impl<'de> Deserialize<'de> for ObjectEvent<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectOnly;
+
+        impl<'de> Visitor<'de> for ObjectOnly {
+            type Value = ObjectEvent<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an event object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                FastEvent::deserialize(de::value::MapAccessDeserializer::new(map)).map(ObjectEvent)
+            }
+        }
+
+        deserializer.deserialize_map(ObjectOnly)
     }
 }
 
@@ -262,6 +287,10 @@ mod tests {
             r#"not json"#,
             r#"[1, 2]"#,
             r#"{"metric_name":"m","value":1e400}"#,
+            // Found by the fuzz target: serde's derived struct decoding also takes an array of
+            // the fields in order; an event must be an object.
+            r#"[["87",6]]"#,
+            r#"[{"metric_name":"m","value":1},["m",1,{},5]]"#,
         ];
         for body in bodies {
             let precise: Vec<Result<EventRef<'_>, EventError>> = decode(body.as_bytes())
