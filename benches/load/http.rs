@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::Options;
-use crate::kafka::{CpuClock, wait_closed};
+use crate::kafka::{CpuClock, unique_metric, wait_closed};
 use crate::server::{Target, control_client};
 use crate::stats::{Figures, Histogram};
 
@@ -28,10 +28,7 @@ use crate::stats::{Figures, Histogram};
 pub async fn run(options: &Options) -> Figures {
     let target = Target::start(&options.target());
     let http = control_client();
-    let metric = format!(
-        "bench.http.{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let metric = unique_metric("http");
     let (dashboard, widgets) = target
         .create_dashboard(
             &http,

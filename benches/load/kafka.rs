@@ -30,19 +30,12 @@ pub const TOPIC: &str = "metrics";
 pub async fn run(options: &Options) -> Figures {
     let target = Target::start(&options.target());
     let http = control_client();
-    let metric = format!(
-        "bench.kafka.{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let (dashboard, widgets) = target
-        .create_dashboard(
-            &http,
-            "load: kafka",
-            vec![json!({"metric_name": metric, "aggregation": "count", "window_seconds": 3600})],
-        )
-        .await;
-    let widget = &widgets[0];
-    wait_closed(&target, &http, &dashboard, widget).await;
+    let CountWidget {
+        metric,
+        dashboard,
+        widget,
+    } = CountWidget::create(&target, &http, "kafka", 3_600).await;
+    let widget = &widget;
 
     let partitions = partitions(&target.brokers, TOPIC);
     let workload = Workload::new(&metric, options.series, 100, options.events_per_record);
@@ -134,6 +127,80 @@ pub async fn run(options: &Options) -> Figures {
 
 fn lag(now: u64, as_of: Option<u64>) -> f64 {
     as_of.map_or(f64::NAN, |t| now.saturating_sub(t) as f64 / 1_000.0)
+}
+
+/// A metric of the benchmark's own (a fresh name per run) and one dashboard with a `count`
+/// widget over all its series: what `kafka`, `state` and `recovery` watch.
+pub struct CountWidget {
+    pub metric: String,
+    pub dashboard: String,
+    pub widget: String,
+}
+
+impl CountWidget {
+    /// Creates it, with a window of `window_s`, and waits until the dataflow closes times.
+    pub async fn create(
+        target: &Target,
+        http: &reqwest::Client,
+        scenario: &str,
+        window_s: u64,
+    ) -> CountWidget {
+        let metric = unique_metric(scenario);
+        let (dashboard, widgets) = target
+            .create_dashboard(
+                http,
+                &format!("load: {scenario}"),
+                vec![json!({"metric_name": metric, "aggregation": "count", "window_seconds": window_s})],
+            )
+            .await;
+        let widget = widgets.into_iter().next().expect("one widget");
+        wait_closed(target, http, &dashboard, &widget).await;
+        CountWidget {
+            metric,
+            dashboard,
+            widget,
+        }
+    }
+}
+
+/// `bench.<scenario>.<8 hex digits>`: a metric no earlier run wrote to.
+pub fn unique_metric(scenario: &str) -> String {
+    format!(
+        "bench.{scenario}.{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// Produces history (`Stamp::History` from `start_ms`, `per_second` records per second of
+/// event time) closed-loop until it reaches the present; returns the events produced.
+pub async fn fill_history(
+    target: &Target,
+    workload: Workload,
+    start_ms: u64,
+    per_second: u64,
+    in_flight: u64,
+) -> u64 {
+    let partitions = partitions(&target.brokers, TOPIC);
+    let producer = LoadProducer::start(
+        &target.brokers,
+        TOPIC,
+        partitions,
+        workload,
+        Stamp::History {
+            start_ms,
+            per_second,
+        },
+        Pace {
+            rate: None,
+            limit: None,
+        },
+    );
+    let control = flow_control(target, producer.state.allowed.clone(), in_flight);
+    while !producer.state.done.load(Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    control.store(true, Ordering::SeqCst);
+    producer.stop()
 }
 
 /// Waits until the widget has a value as of a closed time (the dataflow runs).

@@ -14,14 +14,11 @@
 //! restart should not notice (it loads panes and replays only what came after the
 //! checkpoint's offsets).
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::Options;
-use crate::kafka::{TOPIC, flow_control, wait_closed};
-use crate::producer::{LoadProducer, Pace, Stamp, Workload, now_ms, partitions};
+use crate::kafka::{CountWidget, fill_history};
+use crate::producer::{Workload, now_ms};
 use crate::server::{Target, control_client};
 use crate::stats::Figures;
 
@@ -49,48 +46,22 @@ async fn pass(options: &Options, density: u64) -> Figures {
     ]);
     let mut target = Target::start(&target_options);
     let http = control_client();
-    let metric = format!(
-        "bench.recovery.{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let (dashboard, widgets) = target
-        .create_dashboard(
-            &http,
-            "load: recovery",
-            vec![json!({"metric_name": metric, "aggregation": "count", "window_seconds": retention_s})],
-        )
-        .await;
-    let widget = &widgets[0];
-    wait_closed(&target, &http, &dashboard, widget).await;
+    let CountWidget {
+        metric,
+        dashboard,
+        widget,
+    } = CountWidget::create(&target, &http, "recovery", retention_s).await;
+    let widget = &widget;
 
     // Fill the window.
-    let partitions = partitions(&target.brokers, TOPIC);
     let workload = Workload::new(&metric, options.series, 100, options.events_per_record);
     let per_second = workload.blocks() as u64 * density;
     // Room for the whole pass before the oldest events leave the window.
     let margin_s = (retention_s / 2).min(300);
     let start_ms = now_ms() - (retention_s - margin_s) * 1_000;
     let started = Instant::now();
-    let producer = LoadProducer::start(
-        &target.brokers,
-        TOPIC,
-        partitions,
-        workload,
-        Stamp::History {
-            start_ms,
-            per_second,
-        },
-        Pace {
-            rate: None,
-            limit: None,
-        },
-    );
-    let control = flow_control(&target, producer.state.allowed.clone(), options.in_flight);
-    while !producer.state.done.load(Ordering::SeqCst) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    control.store(true, Ordering::SeqCst);
-    let produced = producer.stop() as f64;
+    let produced =
+        fill_history(&target, workload, start_ms, per_second, options.in_flight).await as f64;
     let fill_s = started.elapsed().as_secs_f64();
     // The exact count as of a closed time: every event produced but those of the seconds that
     // left the window (a slow fill can outlast the margin). Each second holds `density` events
@@ -111,7 +82,8 @@ async fn pass(options: &Options, density: u64) -> Figures {
         counted.is_some(),
         "recovery: the server never counted the {produced} events produced"
     );
-    let (_, counted_as_of) = try_snapshot(&target, &http, &dashboard, widget)
+    let (_, counted_as_of) = target
+        .try_snapshot(&http, &dashboard, widget)
         .await
         .expect("snapshot");
     let counted_as_of = counted_as_of.expect("as_of") as f64 / 1_000.0;
@@ -184,7 +156,7 @@ async fn wait_count(
 ) -> Option<f64> {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     while Instant::now() < deadline {
-        if let Ok((Some(value), Some(as_of))) = try_snapshot(target, http, dashboard, widget).await
+        if let Ok((Some(value), Some(as_of))) = target.try_snapshot(http, dashboard, widget).await
             && value == want(as_of)
         {
             return Some(value);
@@ -192,22 +164,4 @@ async fn wait_count(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     None
-}
-
-/// A widget's value, or an error while the server does not answer (yet).
-async fn try_snapshot(
-    target: &Target,
-    http: &reqwest::Client,
-    dashboard: &str,
-    widget: &str,
-) -> Result<(Option<f64>, Option<u64>), reqwest::Error> {
-    let body: serde_json::Value = http
-        .get(target.url(&format!(
-            "/dashboards/{dashboard}/widgets/{widget}/snapshot"
-        )))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok((body["value"].as_f64(), body["as_of"].as_u64()))
 }

@@ -355,17 +355,27 @@ impl Target {
         dashboard: &str,
         widget: &str,
     ) -> (Option<f64>, Option<u64>) {
+        self.try_snapshot(http, dashboard, widget)
+            .await
+            .expect("GET snapshot")
+    }
+
+    /// A widget's `(value, as_of)`, or the error while the server does not answer (yet).
+    pub async fn try_snapshot(
+        &self,
+        http: &reqwest::Client,
+        dashboard: &str,
+        widget: &str,
+    ) -> Result<(Option<f64>, Option<u64>), reqwest::Error> {
         let body: Value = http
             .get(self.url(&format!(
                 "/dashboards/{dashboard}/widgets/{widget}/snapshot"
             )))
             .send()
-            .await
-            .expect("GET snapshot")
+            .await?
             .json()
-            .await
-            .expect("snapshot JSON");
-        (body["value"].as_f64(), body["as_of"].as_u64())
+            .await?;
+        Ok((body["value"].as_f64(), body["as_of"].as_u64()))
     }
 }
 

@@ -9,11 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::Options;
-use crate::kafka::{TOPIC, flow_control, wait_closed};
-use crate::producer::{LoadProducer, Pace, Stamp, Workload, now_ms, partitions};
+use crate::kafka::{CountWidget, fill_history};
+use crate::producer::{Workload, now_ms};
 use crate::server::{Target, control_client};
 use crate::stats::Figures;
 
@@ -26,50 +24,20 @@ pub async fn run(options: &Options) -> Figures {
         .extend(["--retention".to_string(), format!("{retention_s}s")]);
     let target = Target::start(&target_options);
     let http = control_client();
-    let metric = format!(
-        "bench.state.{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let (dashboard, widgets) = target
-        .create_dashboard(
-            &http,
-            "load: state",
-            vec![json!({"metric_name": metric, "aggregation": "count", "window_seconds": retention_s})],
-        )
-        .await;
-    let widget = &widgets[0];
-    wait_closed(&target, &http, &dashboard, widget).await;
+    let CountWidget {
+        metric,
+        dashboard,
+        widget,
+    } = CountWidget::create(&target, &http, "state", retention_s).await;
+    let widget = &widget;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_empty = target.rss_bytes().unwrap_or(0);
 
-    let partitions = partitions(&target.brokers, TOPIC);
     let workload = Workload::new(&metric, options.series, 100, options.events_per_record);
     let per_second = workload.blocks() as u64;
     let started = Instant::now();
-    let producer = LoadProducer::start(
-        &target.brokers,
-        TOPIC,
-        partitions,
-        workload,
-        Stamp::History {
-            start_ms: now_ms() - (retention_s - 5) * 1_000,
-            per_second,
-        },
-        Pace {
-            rate: None,
-            limit: None,
-        },
-    );
-    let control = flow_control(&target, producer.state.allowed.clone(), options.in_flight);
-    while !producer
-        .state
-        .done
-        .load(std::sync::atomic::Ordering::SeqCst)
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    control.store(true, std::sync::atomic::Ordering::SeqCst);
-    let produced = producer.stop();
+    let start_ms = now_ms() - (retention_s - 5) * 1_000;
+    let produced = fill_history(&target, workload, start_ms, per_second, options.in_flight).await;
     let fill_s = started.elapsed().as_secs_f64();
     // Let the watermark pass the last events, and the allocator settle.
     tokio::time::sleep(options.warmup() + Duration::from_secs(2)).await;

@@ -27,7 +27,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::Options;
-use crate::kafka::{CpuClock, TOPIC, wait_closed};
+use crate::kafka::{CpuClock, TOPIC, unique_metric, wait_closed};
 use crate::producer::{LoadProducer, Pace, Stamp, Workload, now_ms, partitions};
 use crate::server::{Target, control_client};
 use crate::stats::{Figures, Histogram};
@@ -169,10 +169,7 @@ fn as_of(text: &str) -> Option<u64> {
 pub async fn run(options: &Options) -> Figures {
     let target = Target::start(&options.target());
     let http = control_client();
-    let metric = format!(
-        "bench.ws.{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let metric = unique_metric("ws");
     let (ids, _) = dashboards(&target, &http, &metric, options).await;
     let partitions = partitions(&target.brokers, TOPIC);
     let workload = Workload::new(&metric, options.series, 100, options.events_per_record);
@@ -291,10 +288,7 @@ pub async fn run(options: &Options) -> Figures {
 pub async fn run_idle(options: &Options) -> Figures {
     let target = Target::start(&options.target());
     let http = control_client();
-    let metric = format!(
-        "bench.idle.{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let metric = unique_metric("idle");
     let (ids, _) = dashboards(&target, &http, &metric, options).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let before = target.rss_bytes();
