@@ -106,9 +106,13 @@ fn start(args: &[String], wanted: &[&str]) -> (Started, Vec<String>) {
     let mut seen: Vec<String> = Vec::new();
     while found.iter().any(Option::is_none) {
         let left = deadline.saturating_duration_since(Instant::now());
-        let line = log.recv_timeout(left).unwrap_or_else(|_| {
+        let line = log.recv_timeout(left).unwrap_or_else(|why| {
             let tail = seen[seen.len().saturating_sub(20)..].join("\n");
-            panic!("flowboard {args:?} did not start (waiting for {wanted:?}); it logged:\n{tail}")
+            let status = CHILDREN.lock().ok().and_then(|mut children| {
+                let (_, child) = children.iter_mut().find(|(p, _)| *p == pid)?;
+                child.try_wait().ok().flatten()
+            });
+            panic!("flowboard {args:?} did not start (waiting for {wanted:?}: {why:?}, exit status {status:?}); it logged:\n{tail}")
         });
         seen.push(line.clone());
         for (slot, prefix) in found.iter_mut().zip(wanted) {
