@@ -16,6 +16,8 @@
 //! - [`registry`]: the types generated from that list: [`AggregationKind`](registry::AggregationKind)
 //!   (by name), the partials of one pane ([`PaneSet`](registry::PaneSet),
 //!   [`AnyPane`](registry::AnyPane)).
+//! - [`series_pane`]: [`SeriesPane`](series_pane::SeriesPane), one pane of one series, kept as
+//!   its single sample until it has more.
 //! - [`window`]: a sliding window over panes for any aggregation.
 //! - [`window_aggregate`]: the timely operator keeping one window per key.
 //! - [`progress`]: helpers for operators that handle times in order once complete.
@@ -54,5 +56,6 @@ pub mod aggregation;
 pub mod aggregations;
 pub mod progress;
 pub mod registry;
+pub mod series_pane;
 pub mod window;
 pub mod window_aggregate;

@@ -24,8 +24,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// The checkpoint format version this build writes and reads. Version 2: the body starts with
-/// the pane layout.
-pub const FORMAT_VERSION: u32 = 2;
+/// the pane layout. Version 3: a pane is a `SeriesPane` (its one sample, or a boxed `PaneSet`).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What a checkpoint file is, by its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use operators::registry::PaneSet;
+use operators::series_pane::SeriesPane;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, CheckpointError, Kind};
@@ -317,7 +317,7 @@ pub fn replay_chain(
 ) -> Result<Vec<PaneRecord>, CheckpointError> {
     // Panes of each series in chain order; sorted once at the end, where a later pane with the
     // same end replaces an earlier one (a stable sort keeps chain order among equal ends).
-    let mut state: HashMap<SeriesKey, Vec<(u64, PaneSet)>> = HashMap::new();
+    let mut state: HashMap<SeriesKey, Vec<(u64, SeriesPane)>> = HashMap::new();
     for segment in segments {
         let panes: Vec<PaneRecord> =
             file::read_verified(&segment_path(dir, segment.seq), Kind::Segment)?;
@@ -333,7 +333,7 @@ pub fn replay_chain(
         .filter(|(_, panes)| !panes.is_empty())
         .map(|(series, mut panes)| {
             panes.sort_by_key(|(end, _)| *end);
-            let mut latest: Vec<(u64, PaneSet)> = Vec::with_capacity(panes.len());
+            let mut latest: Vec<(u64, SeriesPane)> = Vec::with_capacity(panes.len());
             for (end, partials) in panes {
                 match latest.last_mut() {
                     Some(last) if last.0 == end => last.1 = partials,

@@ -5,8 +5,8 @@
 //! and reads them with its own `BaseConsumer` and an explicit `assign`: no consumer group, no
 //! rebalancing. Offsets are ours to choose (checkpoints own them); Kafka commits are never used.
 //!
-//! Events are pre-aggregated before they leave the worker: one [`PaneSet`] per series, pane and
-//! tick, so what crosses the exchange grows with the number of series, not with the event rate.
+//! Events are pre-aggregated before they leave the worker: one [`SeriesPane`] per series, pane
+//! and tick (the sample itself while it is one), so what crosses the exchange grows with the number of series, not with the event rate.
 //! An event enters the dataflow at the end of its pane; one whose pane has already closed
 //! (late) enters at the current open tick and still counts for the rest of its life; one older
 //! than the retention, or further in the future than the allowed clock skew, is dropped and
@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use operators::registry::PaneSet;
+use operators::series_pane::SeriesPane;
 use rdkafka::Offset;
 use rdkafka::error::KafkaError;
 use timely::dataflow::operators::generic::operator::source;
@@ -45,7 +45,7 @@ use client::assigned_consumer;
 use reader::Reader;
 
 /// Pre-aggregated panes of one series: `(pane end, partials of its samples)`, usually one.
-pub type PaneRecord = (SeriesKey, Vec<(u64, PaneSet)>);
+pub type PaneRecord = (SeriesKey, Vec<(u64, SeriesPane)>);
 
 /// What one worker's source reads and how it stamps time.
 #[derive(Clone, Debug)]

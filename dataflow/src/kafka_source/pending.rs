@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use operators::registry::PaneSet;
+use operators::series_pane::SeriesPane;
 
 use super::PaneRecord;
 use crate::series::SeriesRef;
@@ -54,11 +54,7 @@ impl PendingPanes {
         // the newest.
         match panes.iter_mut().rev().find(|(end, _)| *end == pane) {
             Some((_, partials)) => partials.insert(time, value),
-            None => {
-                let mut partials = PaneSet::empty();
-                partials.insert(time, value);
-                panes.push((pane, partials));
-            }
+            None => panes.push((pane, SeriesPane::one(time, value))),
         }
     }
 
@@ -112,7 +108,7 @@ mod tests {
             .iter()
             .map(|(key, panes)| {
                 let tag = format!("{}={}", key.tags[0].0, key.tags[0].1);
-                let sum = |p: &PaneSet| {
+                let sum = |p: &SeriesPane| {
                     let extent = WindowExtent {
                         window_ms: 1_000,
                         as_of: 0,

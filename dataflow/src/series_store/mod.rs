@@ -13,12 +13,17 @@
 //! 2. new partials: merged into their series' retained pane and forwarded, projected to each
 //!    subscriber's aggregation, as long as the pane is inside the subscriber's window;
 //! 3. panes older than the retention are dropped, and series left without panes are forgotten.
+//!
+//! A series' panes are kept in a [`PaneLog`]: about 12 bytes for a pane of one sample.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod pane_log;
+
+use std::collections::{BTreeMap, HashMap};
 
 use differential_dataflow::VecCollection;
 use operators::progress::{hold, joint_frontier, next_complete};
-use operators::registry::{AnyPane, PaneSet};
+use operators::registry::AnyPane;
+use operators::series_pane::SeriesPane;
 use operators::window_aggregate::WindowSpec;
 use timely::dataflow::Stream;
 use timely::dataflow::channels::pact::{Exchange, Pipeline};
@@ -31,6 +36,7 @@ use crate::checkpoint::{Boundaries, Piece, PieceSender, StorePiece};
 use crate::kafka_source::PaneRecord;
 use crate::series::SeriesKey;
 use crate::widget::{WidgetKey, WidgetQuery};
+use pane_log::PaneLog;
 
 /// A partial for a widget's window: `(widget, pane end, partial of its aggregation)`.
 pub type Contribution = (WidgetKey, u64, AnyPane);
@@ -68,22 +74,12 @@ impl Contributions {
 /// One retained series.
 struct Series {
     key: SeriesKey,
-    /// Retained panes, oldest first.
-    panes: VecDeque<(u64, PaneSet)>,
+    /// Retained panes.
+    panes: PaneLog,
     /// Widgets whose metric and filter match this series.
     subscribers: Vec<(WidgetKey, WindowSpec)>,
     /// Ends of panes changed since the last checkpoint piece.
     dirty: Vec<u64>,
-}
-
-impl Series {
-    fn merge(&mut self, pane_end: u64, partials: &PaneSet) {
-        match self.panes.iter().rposition(|(end, _)| *end <= pane_end) {
-            Some(at) if self.panes[at].0 == pane_end => self.panes[at].1.merge(partials),
-            Some(at) => self.panes.insert(at + 1, (pane_end, partials.clone())),
-            None => self.panes.push_front((pane_end, partials.clone())),
-        }
-    }
 }
 
 /// Everything one worker's store holds.
@@ -108,7 +104,7 @@ impl StoreState {
             .collect();
         let series = Series {
             key: key.clone(),
-            panes: VecDeque::new(),
+            panes: PaneLog::default(),
             subscribers,
             dirty: Vec::new(),
         };
@@ -151,10 +147,10 @@ impl StoreState {
                 continue;
             }
             series.subscribers.push((query.key, query.spec));
-            for (pane_end, partials) in series.panes.iter().filter(|(end, _)| *end > horizon) {
+            for (pane_end, partials) in series.panes.after(horizon) {
                 out.add(
                     query.key,
-                    *pane_end,
+                    pane_end,
                     partials.project(query.spec.aggregation),
                 );
             }
@@ -165,7 +161,7 @@ impl StoreState {
     fn add_partials(
         &mut self,
         key: SeriesKey,
-        panes: Vec<(u64, PaneSet)>,
+        panes: Vec<(u64, SeriesPane)>,
         time: u64,
         out: &mut Contributions,
     ) {
@@ -186,7 +182,7 @@ impl StoreState {
                     out.add(*widget, pane_end, partials.project(spec.aggregation));
                 }
             }
-            series.merge(pane_end, &partials);
+            series.panes.merge(pane_end, partials);
         }
     }
 
@@ -200,9 +196,9 @@ impl StoreState {
             let mut ends = std::mem::take(&mut series.dirty);
             ends.sort_unstable();
             ends.dedup();
-            let panes: Vec<(u64, PaneSet)> = ends
+            let panes: Vec<(u64, SeriesPane)> = ends
                 .into_iter()
-                .filter_map(|end| series.panes.iter().rev().find(|(e, _)| *e == end).cloned())
+                .filter_map(|end| series.panes.get(end).map(|pane| (end, pane)))
                 .collect();
             if !panes.is_empty() {
                 changes.push((series.key.clone(), panes));
@@ -218,9 +214,7 @@ impl StoreState {
             let Some(series) = entry.as_mut() else {
                 continue;
             };
-            while series.panes.front().is_some_and(|(end, _)| *end <= horizon) {
-                series.panes.pop_front();
-            }
+            series.panes.expire_through(horizon);
             if series.panes.is_empty() {
                 emptied.push(slot);
             }
