@@ -129,6 +129,9 @@ pub struct Options {
     /// `state`, `recovery`: retention filled, seconds.
     #[arg(long, default_value_t = 3_600)]
     pub retention_s: u64,
+    /// `state`: how long to wait after the fill before measuring the settled RSS, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub settle_s: u64,
     /// Extra flags for the `flowboard serve` started (repeat for each), e.g.
     /// `--server-arg=--checkpoint-interval=100000s`.
     #[arg(long, allow_hyphen_values = true)]
@@ -185,6 +188,7 @@ impl Options {
         options.dashboards = 4;
         options.widgets = 2;
         options.retention_s = 30;
+        options.settle_s = 1;
         options
     }
 }
