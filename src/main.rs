@@ -3,6 +3,10 @@
 use clap::Parser;
 use flowboard::config::{Cli, Command, Config, LogFormat};
 
+/// jemalloc rather than glibc's malloc: see the note on the dependency in `Cargo.toml`.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
