@@ -30,7 +30,10 @@
 //! the beginning.
 
 pub mod file;
+pub mod merge;
 pub mod restore;
+#[cfg(test)]
+mod testing;
 pub mod writer;
 
 use std::sync::Arc;
