@@ -15,8 +15,9 @@
 //! retention's worth of data.)
 //!
 //! A segment's body is the layout then a bincode `Vec` of records (its length as a u64, then
-//! the records). Segments are read and written one record at a time as
-//! well ([`read_segment`], [`write_segment`]): a segment of a large state is never held whole in
+//! the records), sorted by series so that a chain of segments is merged as sorted streams
+//! ([`merge`](super::merge)). Segments are read and written one record at a time as well
+//! ([`read_segment`], [`write_segment`]): a segment of a large state is never held whole in
 //! memory, and a file written either way is read either way.
 
 use std::fs::{self, File};
@@ -33,8 +34,9 @@ mod segment;
 pub use segment::{SegmentReader, read_segment, write_segment};
 
 /// The checkpoint format version this build writes and reads. Version 2: the body starts with
-/// the pane layout.
-pub const FORMAT_VERSION: u32 = 2;
+/// the pane layout. Version 3: a segment's records are sorted by series, so a chain is merged
+/// as streams; older (unsorted) segments are refused, and the topic replayed.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// What a checkpoint file is, by its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
