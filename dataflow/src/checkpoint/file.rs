@@ -114,7 +114,13 @@ pub fn write_atomic<T: Serialize>(
     kind: Kind,
     value: &T,
 ) -> Result<u64, CheckpointError> {
-    write_with_layout(path, kind, &PaneSet::layout(), value)
+    write_with_layout(path, kind, &pane_layout(), value)
+}
+
+/// The pane layout of this build's checkpoints, [`PaneSet::layout`]; the one place the file
+/// format names the pane type.
+fn pane_layout() -> String {
+    PaneSet::layout()
 }
 
 fn write_with_layout<T: Serialize>(
@@ -340,7 +346,7 @@ impl Body {
             checksum,
         };
         let layout: String = body.decode().map_err(|error| body.failed(error))?;
-        let expected = PaneSet::layout();
+        let expected = pane_layout();
         if layout != expected {
             if !body.intact() {
                 return Err(body.mismatch());

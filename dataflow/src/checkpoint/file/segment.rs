@@ -4,11 +4,10 @@
 use std::marker::PhantomData;
 use std::path::Path;
 
-use operators::registry::PaneSet;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Body, CheckpointError, Draft, Kind};
+use super::{Body, CheckpointError, Draft, Kind, pane_layout};
 
 /// Writes a segment from a stream of records, atomically like [`write_atomic`](super::write_atomic),
 /// in the same format (a `Vec` of the records): [`read_verified`](super::read_verified) and
@@ -23,7 +22,7 @@ where
     I: IntoIterator<Item = Result<T, CheckpointError>>,
 {
     let mut draft = Draft::create(path, Kind::Segment)?;
-    draft.encode(&PaneSet::layout())?;
+    draft.encode(&pane_layout())?;
     // The records' count, which a `Vec` encodes before them, is known only after the last one
     // (a compaction's output is a merge, filtered): a placeholder now, filled in at commit. The
     // body's checksum is assembled from its three runs; CRC-32s of consecutive runs combine.
