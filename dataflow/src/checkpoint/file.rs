@@ -13,9 +13,15 @@
 //! old checkpoints by aggregation name instead would keep them usable, but would give a new
 //! aggregation no partials for the history they hold: its widgets would silently miss up to a
 //! retention's worth of data.)
+//!
+//! A segment's body is the layout then a bincode `Vec` of records (its length as a u64, then
+//! the records), sorted by series so that a chain of segments is merged as sorted streams
+//! ([`merge`](super::merge)). Segments are read and written one record at a time as well
+//! ([`read_segment`], [`write_segment`]): a segment of a large state is never held whole in
+//! memory, and a file written either way is read either way.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Take, Write};
 use std::path::{Path, PathBuf};
 
 use bincode::Options;
@@ -23,8 +29,14 @@ use operators::registry::PaneSet;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod segment;
+
+pub use segment::{SegmentReader, read_segment, write_segment};
+
 /// The checkpoint format version this build writes and reads. Version 2: the body starts with
-/// the pane layout. Version 3: a pane is a `SeriesPane` (its one sample, or a boxed `PaneSet`).
+/// the pane layout. Version 3: a pane is a `SeriesPane` (its one sample, or a boxed `PaneSet`),
+/// and a segment's records are sorted by series, so a chain is merged as streams; older
+/// segments are refused, and the topic replayed.
 pub const FORMAT_VERSION: u32 = 3;
 
 /// What a checkpoint file is, by its first bytes.
@@ -91,6 +103,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
     }
 }
 
+/// The bincode encoding of every body: fixed-size integers, as timely's bincode uses.
+fn encoding() -> impl Options {
+    bincode::options().with_fixint_encoding()
+}
+
 /// Writes `value` to `path` atomically: temporary file, fsync, rename, fsync of the directory.
 /// Returns the number of bytes written.
 pub fn write_atomic<T: Serialize>(
@@ -98,7 +115,13 @@ pub fn write_atomic<T: Serialize>(
     kind: Kind,
     value: &T,
 ) -> Result<u64, CheckpointError> {
-    write_with_layout(path, kind, &PaneSet::layout(), value)
+    write_with_layout(path, kind, &pane_layout(), value)
+}
+
+/// The pane layout of this build's checkpoints, [`PaneSet::layout`]; the one place the file
+/// format names the pane type.
+fn pane_layout() -> String {
+    PaneSet::layout()
 }
 
 fn write_with_layout<T: Serialize>(
@@ -107,65 +130,138 @@ fn write_with_layout<T: Serialize>(
     layout: &str,
     value: &T,
 ) -> Result<u64, CheckpointError> {
-    let encoding = |reason: String| CheckpointError::Corrupt {
-        path: path.to_path_buf(),
-        reason: format!("encoding: {reason}"),
-    };
-    let body = (layout, value);
-    let length = bincode::serialized_size(&body).map_err(|e| encoding(e.to_string()))?;
-
-    // The body is streamed to the file through the checksum, never held in memory whole (a
-    // segment of a large state is gigabytes); the checksum is filled into the header after.
-    let temporary = path.with_extension("tmp");
-    let file = File::create(&temporary).map_err(io(&temporary))?;
-    let mut out = Checksummed {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        hasher: crc32fast::Hasher::new(),
-        written: 0,
-    };
-    let mut header = Vec::with_capacity(HEADER_LEN);
-    header.extend_from_slice(kind.magic());
-    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header.extend_from_slice(&length.to_le_bytes());
-    header.extend_from_slice(&0u32.to_le_bytes());
-    out.inner.write_all(&header).map_err(io(&temporary))?;
-    bincode::serialize_into(&mut out, &body).map_err(|e| encoding(e.to_string()))?;
-    if out.written != length {
-        return Err(encoding(format!(
-            "wrote {} bytes, expected {length}",
-            out.written
-        )));
-    }
-    let checksum = out.hasher.finalize();
-    let mut file = out
-        .inner
-        .into_inner()
-        .map_err(|e| e.into_error())
-        .map_err(io(&temporary))?;
-    file.seek(SeekFrom::Start(CHECKSUM_AT))
-        .and_then(|_| file.write_all(&checksum.to_le_bytes()))
-        .and_then(|()| file.sync_all())
-        .map_err(io(&temporary))?;
-    drop(file);
-    fs::rename(&temporary, path).map_err(io(path))?;
-    if let Some(dir) = path.parent() {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(dir))?;
-    }
-    Ok(HEADER_LEN as u64 + length)
+    let mut draft = Draft::create(path, kind)?;
+    draft.encode(&(layout, value))?;
+    let checksum = draft.take_checksum().finalize();
+    draft.commit(checksum, &[])
 }
 
 /// Bytes of a file's header: magic (8), format version (4), body length (8), checksum (4).
 const HEADER_LEN: usize = 24;
+/// Where the header holds the body's length.
+const LENGTH_AT: u64 = 12;
 /// Where the header holds the body's checksum.
 const CHECKSUM_AT: u64 = 20;
+
+/// A checkpoint file being written under a temporary name: the header, whose body length and
+/// checksum [`Draft::commit`] fills in, then the body, streamed through the checksum (never
+/// held in memory whole: a segment of a large state is gigabytes). A draft dropped before it is
+/// committed (an error on the way) is removed.
+struct Draft<'a> {
+    path: &'a Path,
+    temporary: PathBuf,
+    body: Checksummed<BufWriter<File>>,
+    committed: bool,
+}
+
+impl<'a> Draft<'a> {
+    fn create(path: &'a Path, kind: Kind) -> Result<Self, CheckpointError> {
+        let temporary = path.with_extension("tmp");
+        let file = File::create(&temporary).map_err(io(&temporary))?;
+        let mut draft = Draft {
+            path,
+            temporary,
+            body: Checksummed::new(BufWriter::with_capacity(1 << 20, file)),
+            committed: false,
+        };
+        let mut header = [0u8; HEADER_LEN];
+        header[..8].copy_from_slice(kind.magic());
+        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        draft
+            .body
+            .inner
+            .write_all(&header)
+            .map_err(io(&draft.temporary))?;
+        Ok(draft)
+    }
+
+    /// Appends `value` to the body.
+    fn encode<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CheckpointError> {
+        encoding()
+            .serialize_into(&mut self.body, value)
+            .map_err(|error| match *error {
+                bincode::ErrorKind::Io(source) => CheckpointError::Io {
+                    path: self.temporary.clone(),
+                    source,
+                },
+                other => CheckpointError::Corrupt {
+                    path: self.path.to_path_buf(),
+                    reason: format!("encoding: {other}"),
+                },
+            })
+    }
+
+    /// The checksum of the body appended since the previous call (or the start); the next
+    /// call's starts after it.
+    fn take_checksum(&mut self) -> crc32fast::Hasher {
+        std::mem::take(&mut self.body.hasher)
+    }
+
+    /// Appends `len` zero bytes, outside the checksum, to be replaced at commit; returns their
+    /// position in the body. The caller accounts for the final bytes in the checksum.
+    fn reserve(&mut self, len: usize) -> Result<u64, CheckpointError> {
+        let at = self.body.written;
+        self.body
+            .inner
+            .write_all(&vec![0; len])
+            .map_err(io(&self.temporary))?;
+        self.body.written += len as u64;
+        Ok(at)
+    }
+
+    /// Fills in `reserved` bytes (by body position) and the header, syncs the file, renames it
+    /// into place and syncs the directory. Returns the file's size.
+    fn commit(mut self, checksum: u32, reserved: &[(u64, &[u8])]) -> Result<u64, CheckpointError> {
+        let length = self.body.written;
+        let out = &mut self.body.inner;
+        let filled = out.flush().and_then(|()| {
+            let file = out.get_mut();
+            let mut fill = |at: u64, bytes: &[u8]| {
+                file.seek(SeekFrom::Start(at))?;
+                file.write_all(bytes)
+            };
+            for (at, bytes) in reserved {
+                fill(HEADER_LEN as u64 + at, bytes)?;
+            }
+            fill(LENGTH_AT, &length.to_le_bytes())?;
+            fill(CHECKSUM_AT, &checksum.to_le_bytes())?;
+            file.sync_all()
+        });
+        filled.map_err(io(&self.temporary))?;
+        fs::rename(&self.temporary, self.path).map_err(io(self.path))?;
+        self.committed = true;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io(dir))?;
+        }
+        Ok(HEADER_LEN as u64 + length)
+    }
+}
+
+impl Drop for Draft<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_file(&self.temporary);
+        }
+    }
+}
 
 /// A writer (or reader) that checksums and counts what passes through it.
 struct Checksummed<W> {
     inner: W,
     hasher: crc32fast::Hasher,
     written: u64,
+}
+
+impl<W> Checksummed<W> {
+    fn new(inner: W) -> Self {
+        Checksummed {
+            inner,
+            hasher: crc32fast::Hasher::new(),
+            written: 0,
+        }
+    }
 }
 
 impl<W: Write> Write for Checksummed<W> {
@@ -181,87 +277,122 @@ impl<W: Write> Write for Checksummed<W> {
     }
 }
 
-/// Reads and verifies a file written by [`write_atomic`].
-pub fn read_verified<T: DeserializeOwned>(path: &Path, kind: Kind) -> Result<T, CheckpointError> {
-    let corrupt = |reason: String| CheckpointError::Corrupt {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let mut file = File::open(path).map_err(io(path))?;
-    let file_len = file.metadata().map_err(io(path))?.len();
-    if file_len < HEADER_LEN as u64 {
-        return Err(corrupt(format!(
-            "{file_len} bytes, shorter than the header"
-        )));
-    }
-    let mut header = [0u8; HEADER_LEN];
-    file.read_exact(&mut header).map_err(io(path))?;
-    if &header[..8] != kind.magic() {
-        return Err(corrupt(format!("not a {kind:?} file")));
-    }
-    let version = u32::from_le_bytes(header[8..12].try_into().unwrap_or_default());
-    if version != FORMAT_VERSION {
-        return Err(CheckpointError::Version {
-            path: path.to_path_buf(),
-            found: version,
-        });
-    }
-    let length = u64::from_le_bytes(header[12..20].try_into().unwrap_or_default());
-    let checksum = u32::from_le_bytes(header[20..24].try_into().unwrap_or_default());
-    let body_len = file_len - HEADER_LEN as u64;
-    if body_len != length {
-        return Err(corrupt(format!(
-            "body is {body_len} bytes, header says {length} (torn write?)"
-        )));
-    }
-
-    // The body is decoded as it is read (a segment of a large state is gigabytes: it is never
-    // held whole beside what it decodes to), through the checksum. Nothing decoded is returned
-    // unless the checksum of the whole body matches; a body that does not is reported as
-    // such even when decoding stopped early. Decoding is bounded by the body's length, so a
-    // damaged length prefix cannot make it allocate more.
-    let mut body = Checksummed {
-        inner: std::io::BufReader::with_capacity(1 << 20, file.take(length)),
-        hasher: crc32fast::Hasher::new(),
-        written: 0,
-    };
-    let options = bincode::options()
-        .with_fixint_encoding()
-        .allow_trailing_bytes()
-        .with_limit(length);
-    let intact = |body: &mut Checksummed<_>| {
-        std::io::copy(body, &mut std::io::sink()).is_ok()
-            && body.hasher.clone().finalize() == checksum
-    };
-    let layout: String = match options.deserialize_from(&mut body) {
-        Ok(layout) => layout,
-        Err(_) if !intact(&mut body) => return Err(corrupt("checksum mismatch".into())),
-        Err(e) => return Err(corrupt(format!("decoding: {e}"))),
-    };
-    let expected = PaneSet::layout();
-    if layout != expected {
-        if !intact(&mut body) {
-            return Err(corrupt("checksum mismatch".into()));
-        }
-        return Err(CheckpointError::Layout {
-            path: path.to_path_buf(),
-            found: layout,
-            expected,
-        });
-    }
-    let value: Result<T, _> = options.deserialize_from(&mut body);
-    if !intact(&mut body) {
-        return Err(corrupt("checksum mismatch".into()));
-    }
-    value.map_err(|e| corrupt(format!("decoding: {e}")))
-}
-
 impl<R: Read> Read for Checksummed<R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buffer)?;
         self.hasher.update(&buffer[..n]);
         self.written += n as u64;
         Ok(n)
+    }
+}
+
+/// Reads and verifies a file written by [`write_atomic`] (or, as a `Vec`, [`write_segment`]).
+pub fn read_verified<T: DeserializeOwned>(path: &Path, kind: Kind) -> Result<T, CheckpointError> {
+    let mut body = Body::open(path, kind, 1 << 20)?;
+    // Nothing decoded is returned unless the checksum of the whole body matches; a body that
+    // does not is reported as such even when decoding stopped early.
+    match body.decode() {
+        Ok(value) if body.intact() => Ok(value),
+        Ok(_) => Err(body.mismatch()),
+        Err(error) => Err(body.failed(error)),
+    }
+}
+
+/// A checkpoint file's body being read: the header checked (kind, format version, length) and
+/// the pane layout; the rest decoded as it is read, through the checksum.
+struct Body {
+    path: PathBuf,
+    reader: Checksummed<BufReader<Take<File>>>,
+    length: u64,
+    checksum: u32,
+}
+
+impl Body {
+    fn open(path: &Path, kind: Kind, buffer: usize) -> Result<Body, CheckpointError> {
+        let corrupt = |reason: String| CheckpointError::Corrupt {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let mut file = File::open(path).map_err(io(path))?;
+        let file_len = file.metadata().map_err(io(path))?.len();
+        if file_len < HEADER_LEN as u64 {
+            return Err(corrupt(format!(
+                "{file_len} bytes, shorter than the header"
+            )));
+        }
+        let mut header = [0u8; HEADER_LEN];
+        file.read_exact(&mut header).map_err(io(path))?;
+        if &header[..8] != kind.magic() {
+            return Err(corrupt(format!("not a {kind:?} file")));
+        }
+        let version = u32::from_le_bytes(header[8..12].try_into().unwrap_or_default());
+        if version != FORMAT_VERSION {
+            return Err(CheckpointError::Version {
+                path: path.to_path_buf(),
+                found: version,
+            });
+        }
+        let length = u64::from_le_bytes(header[12..20].try_into().unwrap_or_default());
+        let checksum = u32::from_le_bytes(header[20..24].try_into().unwrap_or_default());
+        let body_len = file_len - HEADER_LEN as u64;
+        if body_len != length {
+            return Err(corrupt(format!(
+                "body is {body_len} bytes, header says {length} (torn write?)"
+            )));
+        }
+        let mut body = Body {
+            path: path.to_path_buf(),
+            reader: Checksummed::new(BufReader::with_capacity(buffer, file.take(length))),
+            length,
+            checksum,
+        };
+        let layout: String = body.decode().map_err(|error| body.failed(error))?;
+        let expected = pane_layout();
+        if layout != expected {
+            if !body.intact() {
+                return Err(body.mismatch());
+            }
+            return Err(CheckpointError::Layout {
+                path: path.to_path_buf(),
+                found: layout,
+                expected,
+            });
+        }
+        Ok(body)
+    }
+
+    /// Decodes the next value. Decoding is bounded by the body's length, so a damaged length
+    /// prefix cannot make it allocate more.
+    fn decode<T: DeserializeOwned>(&mut self) -> bincode::Result<T> {
+        encoding()
+            .allow_trailing_bytes()
+            .with_limit(self.length)
+            .deserialize_from(&mut self.reader)
+    }
+
+    /// Whether the whole body matches its checksum (reads what is left of it).
+    fn intact(&mut self) -> bool {
+        std::io::copy(&mut self.reader, &mut std::io::sink()).is_ok()
+            && self.reader.hasher.clone().finalize() == self.checksum
+    }
+
+    fn mismatch(&self) -> CheckpointError {
+        CheckpointError::Corrupt {
+            path: self.path.clone(),
+            reason: "checksum mismatch".into(),
+        }
+    }
+
+    /// What to report when decoding failed: a damaged body (the usual cause: a torn or altered
+    /// file) as a checksum mismatch, else the decoding error itself.
+    fn failed(&mut self, error: bincode::Error) -> CheckpointError {
+        if !self.intact() {
+            return self.mismatch();
+        }
+        CheckpointError::Corrupt {
+            path: self.path.clone(),
+            reason: format!("decoding: {error}"),
+        }
     }
 }
 

@@ -20,9 +20,12 @@
 //!
 //! `checkpoints/` holds segments (`segment-N.ckpt`, panes changed in one interval, written once)
 //! and manifests (`manifest-B.ckpt`: boundary, offsets, pending panes and the chain of segments
-//! that rebuilds the state). Restoring replays the chain in order, a later pane replacing an
-//! earlier one, and drops panes older than the retention. When the chain grows past twice the
-//! size of its last compaction the writer folds it into one segment. The newest three manifests
+//! that rebuilds the state). A segment's records are sorted by series, so the state a chain
+//! rebuilds is a merge of its segments' record streams, one series at a time ([`merge`]): a
+//! later pane replacing an earlier one, panes older than the retention dropped. Restoring reads
+//! that merge; when the chain grows past twice the size of its last compaction the writer folds
+//! it into one segment by writing that merge, in memory for a record per segment rather than
+//! for the whole state. The newest three manifests
 //! are kept, with the segments they need. Every file is framed with a format version, the pane
 //! layout (which aggregations its panes hold) and a checksum, and written atomically
 //! ([`file`](mod@file)); a corrupt newest checkpoint is reported and the previous one used
@@ -30,7 +33,10 @@
 //! the beginning.
 
 pub mod file;
+pub mod merge;
 pub mod restore;
+#[cfg(test)]
+mod testing;
 pub mod writer;
 
 use std::sync::Arc;

@@ -17,7 +17,8 @@ use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
 
 use super::file::{self, CheckpointError, Kind};
-use super::writer::{Manifest, existing_manifests, manifest_path, replay_chain};
+use super::merge::open_chain;
+use super::writer::{Manifest, existing_manifests, manifest_path};
 use crate::kafka_source::PaneRecord;
 
 /// Where process `process` of `processes` keeps its checkpoints under `root`.
@@ -121,11 +122,10 @@ fn load_boundary(
     let mut panes = Vec::new();
     let mut pending = Vec::new();
     for index in mine {
-        panes.extend(replay_chain(
-            &dirs[index],
-            &manifests[index].segments,
-            horizon,
-        )?);
+        // Streamed: only the restored records are held, not also a map of them.
+        for record in open_chain(&dirs[index], &manifests[index].segments, horizon)? {
+            panes.push(record?);
+        }
         pending.extend(manifests[index].pending.iter().cloned());
     }
     let chain = same_shape.then(|| manifests.swap_remove(process));
@@ -206,4 +206,43 @@ pub fn restored_panes<'scope>(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::file::FORMAT_VERSION;
+    use crate::checkpoint::testing::temp_dir;
+
+    fn manifest(boundary: u64) -> Manifest {
+        Manifest {
+            boundary,
+            written_at: 0,
+            offsets: [(0, 42)].into(),
+            pending: Vec::new(),
+            segments: Vec::new(),
+            compacted_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn checkpoints_of_an_older_format_are_refused() {
+        let dir = temp_dir("restore-version");
+        let path = manifest_path(&dir, 10);
+        file::write_atomic(&path, Kind::Manifest, &manifest(10)).expect("written");
+        let restored = load(&dir, 0, 1, 1000).expect("a checkpoint of this format restores");
+        assert_eq!(restored.offsets, manifest(10).offsets);
+
+        let mut bytes = std::fs::read(&path).expect("read");
+        bytes[8..12].copy_from_slice(&(FORMAT_VERSION - 1).to_le_bytes());
+        std::fs::write(&path, bytes).expect("write");
+        assert!(matches!(
+            file::read_verified::<Manifest>(&path, Kind::Manifest),
+            Err(CheckpointError::Version { .. })
+        ));
+        assert!(
+            load(&dir, 0, 1, 1000).is_none(),
+            "the topic is replayed instead"
+        );
+    }
 }

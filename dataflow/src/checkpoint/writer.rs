@@ -14,13 +14,13 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use operators::series_pane::SeriesPane;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, CheckpointError, Kind};
+use super::merge::{SeriesRecord, open_chain, sort_by_series};
 use super::{Piece, PieceSender, SourcePiece, StorePiece};
 use crate::kafka_source::PaneRecord;
-use crate::series::SeriesKey;
 use crate::stats::PipelineStats;
 use crate::time::now_ms;
 
@@ -234,6 +234,9 @@ impl WriterState {
             panes.extend(piece.panes);
         }
         if !panes.is_empty() {
+            // Sorted, so that chains merge as streams; carried pieces stay before the current
+            // ones for the same series.
+            sort_by_series(&mut panes);
             let seq = self.next_seq;
             self.next_seq += 1;
             let bytes = file::write_atomic(&segment_path(&self.dir, seq), Kind::Segment, &panes)?;
@@ -254,16 +257,13 @@ impl WriterState {
         // Fold a long chain into one segment.
         let chain_bytes: u64 = segments.iter().map(|s| s.bytes).sum();
         if segments.len() > 1 && chain_bytes > 2 * compacted_bytes.max(1 << 20) {
-            let state = replay_chain(
-                &self.dir,
-                &segments,
-                boundary.saturating_sub(self.retention_ms),
-            )?;
             let seq = self.next_seq;
             self.next_seq += 1;
-            let bytes = file::write_atomic(&segment_path(&self.dir, seq), Kind::Segment, &state)?;
-            segments = vec![SegmentRef { seq, bytes }];
-            compacted_bytes = bytes;
+            let horizon = boundary.saturating_sub(self.retention_ms);
+            if let Some(segment) = compact::<PaneRecord>(&self.dir, &segments, horizon, seq)? {
+                compacted_bytes = segment.bytes;
+                segments = vec![segment];
+            }
         }
 
         let manifest = Manifest {
@@ -308,41 +308,46 @@ impl WriterState {
     }
 }
 
-/// Applies a chain of segments in order (later panes replace earlier ones), dropping panes
-/// that end at or before `horizon`. Returns the state grouped by series.
-pub fn replay_chain(
+/// Folds the chain `segments` (in `dir`) into one segment, `seq`, merging their record streams
+/// (see [`merge`](super::merge)): memory for a record per segment, not for the state.
+///
+/// `Ok(None)`: the chain could not be compacted now (e.g. a full disk, too many open files;
+/// logged); it stays as it is and the checkpoint is written with it. `Err`: a segment of the
+/// chain is missing, torn, altered or of another format. No checkpoint may then be written over
+/// the chain (it would not restore): the error fails this checkpoint, and the previous ones
+/// stay in effect. Either way nothing of the new segment is left behind.
+fn compact<R>(
     dir: &Path,
     segments: &[SegmentRef],
     horizon: u64,
-) -> Result<Vec<PaneRecord>, CheckpointError> {
-    // Panes of each series in chain order; sorted once at the end, where a later pane with the
-    // same end replaces an earlier one (a stable sort keeps chain order among equal ends).
-    let mut state: HashMap<SeriesKey, Vec<(u64, SeriesPane)>> = HashMap::new();
-    for segment in segments {
-        let panes: Vec<PaneRecord> =
-            file::read_verified(&segment_path(dir, segment.seq), Kind::Segment)?;
-        for (series, list) in panes {
-            state
-                .entry(series)
-                .or_default()
-                .extend(list.into_iter().filter(|(end, _)| *end > horizon));
+    seq: u64,
+) -> Result<Option<SegmentRef>, CheckpointError>
+where
+    R: SeriesRecord,
+    R::Pane: Serialize + DeserializeOwned,
+{
+    let path = segment_path(dir, seq);
+    let written = open_chain::<R::Pane>(dir, segments, horizon)
+        .and_then(|merged| file::write_segment(&path, merged));
+    match written {
+        Ok(bytes) => Ok(Some(SegmentRef { seq, bytes })),
+        Err(error) if chain_broken(&error) => Err(error),
+        Err(error) => {
+            tracing::warn!(%error, "compacting the checkpoint chain failed; it stays as it is");
+            Ok(None)
         }
     }
-    Ok(state
-        .into_iter()
-        .filter(|(_, panes)| !panes.is_empty())
-        .map(|(series, mut panes)| {
-            panes.sort_by_key(|(end, _)| *end);
-            let mut latest: Vec<(u64, SeriesPane)> = Vec::with_capacity(panes.len());
-            for (end, partials) in panes {
-                match latest.last_mut() {
-                    Some(last) if last.0 == end => last.1 = partials,
-                    _ => latest.push((end, partials)),
-                }
-            }
-            (series, latest)
-        })
-        .collect())
+}
+
+/// Whether a compaction's error means the chain cannot be restored, rather than that it could
+/// not be compacted now.
+fn chain_broken(error: &CheckpointError) -> bool {
+    match error {
+        CheckpointError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        CheckpointError::Corrupt { .. }
+        | CheckpointError::Version { .. }
+        | CheckpointError::Layout { .. } => true,
+    }
 }
 
 fn numbered(dir: &Path, prefix: &str) -> Vec<u64> {
@@ -369,4 +374,162 @@ pub fn existing_segments(dir: &Path) -> Vec<u64> {
 /// Boundaries of the manifest files in `dir`.
 pub fn existing_manifests(dir: &Path) -> Vec<u64> {
     numbered(dir, "manifest-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::merge::SeriesPanes;
+    use crate::checkpoint::testing::{
+        damage_last_byte, replay_chain, series, temp_dir, write_chain,
+    };
+    use crate::series::SeriesKey;
+
+    /// Series repeated within and across segments, pane ends repeated across segments, panes
+    /// at or before the horizon (3), a series left with none of its panes, an empty segment.
+    fn chain() -> Vec<Vec<SeriesPanes<u32>>> {
+        vec![
+            vec![
+                (series(0), vec![(1, 10), (4, 10)]),
+                (series(1), vec![(2, 10)]),
+                (series(2), vec![(4, 10), (5, 10)]),
+            ],
+            vec![(series(2), vec![(5, 20)]), (series(0), vec![(4, 20)])],
+            vec![],
+            vec![
+                (series(2), vec![(5, 30), (6, 30)]),
+                (series(2), vec![(6, 31)]),
+                (series(3), vec![(9, 30)]),
+            ],
+        ]
+    }
+
+    /// Every file in `dir` with its bytes.
+    fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").path())
+            .map(|path| {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                (path, bytes)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn compaction_writes_the_state_the_chain_rebuilds() {
+        let dir = temp_dir("compact");
+        let segments = write_chain(&dir, chain());
+        let expected = replay_chain::<u32>(&dir, &segments, 3).expect("oracle");
+        let compacted = compact::<SeriesPanes<u32>>(&dir, &segments, 3, 9)
+            .expect("compacted")
+            .expect("written");
+        let state: Vec<SeriesPanes<u32>> =
+            file::read_verified(&segment_path(&dir, 9), Kind::Segment).expect("read");
+        assert_eq!(state, expected);
+        assert_eq!(state[0], (series(0), vec![(4, 20)]));
+        assert_eq!(compacted.seq, 9);
+        assert!(!segment_path(&dir, 9).with_extension("tmp").exists());
+    }
+
+    #[test]
+    fn a_corrupt_segment_fails_compaction_and_leaves_the_previous_chain() {
+        let dir = temp_dir("compact-corrupt");
+        let segments = write_chain(&dir, chain());
+        // The newest segment is damaged where only its checksum tells, after its records have
+        // been merged; the previous checkpoint's chain is the others.
+        let (previous, newest) = segments.split_at(segments.len() - 1);
+        damage_last_byte(&segment_path(&dir, newest[0].seq));
+        let before = files(&dir);
+        match compact::<SeriesPanes<u32>>(&dir, &segments, 3, 9) {
+            Err(CheckpointError::Corrupt { reason, .. }) => assert_eq!(reason, "checksum mismatch"),
+            other => panic!("expected a corrupt segment, got {other:?}"),
+        }
+        assert_eq!(files(&dir), before, "nothing written, removed or changed");
+        let restored = open_chain::<u32>(&dir, previous, 3)
+            .expect("opened")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("the previous chain restores");
+        assert_eq!(restored, replay_chain(&dir, previous, 3).expect("oracle"));
+    }
+
+    #[test]
+    fn a_compaction_that_cannot_write_keeps_the_chain() {
+        let dir = temp_dir("compact-unwritable");
+        let segments = write_chain(&dir, chain());
+        // The new segment's name is taken by a directory: the rename fails.
+        std::fs::create_dir_all(segment_path(&dir, 9).join("taken")).expect("dir");
+        let outcome = compact::<SeriesPanes<u32>>(&dir, &segments, 3, 9);
+        assert!(matches!(outcome, Ok(None)), "{outcome:?}");
+        assert!(!segment_path(&dir, 9).with_extension("tmp").exists());
+    }
+
+    /// Records of `count` series with no panes, about 1 KB each: enough bytes to make the
+    /// writer compact, without naming the pane type.
+    fn bulky(boundary: u64, count: usize) -> Vec<PaneRecord> {
+        (0..count)
+            .map(|i| {
+                let metric = format!("{boundary}-{i}-{}", "x".repeat(1000));
+                (
+                    SeriesKey {
+                        metric,
+                        tags: vec![],
+                    },
+                    Vec::new(),
+                )
+            })
+            .collect()
+    }
+
+    fn checkpoint(state: &mut WriterState, boundary: u64, panes: Vec<PaneRecord>) {
+        state.receive(Piece::Source(SourcePiece {
+            worker: 0,
+            boundary,
+            offsets: vec![(0, boundary as i64)],
+            pending: Vec::new(),
+        }));
+        state.receive(Piece::Store(StorePiece {
+            worker: 0,
+            boundary,
+            panes,
+        }));
+    }
+
+    #[test]
+    fn a_failed_compaction_fails_the_checkpoint_and_keeps_the_previous_ones() {
+        let dir = temp_dir("writer-corrupt");
+        let stats = Arc::new(PipelineStats::default());
+        let mut state = WriterState {
+            dir: dir.clone(),
+            workers: 1,
+            retention_ms: 1 << 40,
+            stats: stats.clone(),
+            previous: None,
+            next_seq: 0,
+            kept: VecDeque::new(),
+            gathering: BTreeMap::new(),
+        };
+        checkpoint(&mut state, 10, bulky(10, 700));
+        checkpoint(&mut state, 20, bulky(20, 700));
+        assert_eq!(state.previous.as_ref().map(|m| m.segments.len()), Some(2));
+        damage_last_byte(&segment_path(&dir, 0));
+        let before = files(&dir);
+
+        // Past twice the 1 MiB floor: compaction, which meets the damaged segment.
+        checkpoint(&mut state, 30, bulky(30, 700));
+        assert_eq!(stats.checkpoint_failures.load(Ordering::Relaxed), 1);
+        assert_eq!(state.previous.as_ref().map(|m| m.boundary), Some(20));
+        assert!(!manifest_path(&dir, 30).exists());
+        let after = files(&dir);
+        for file in &before {
+            assert!(after.contains(file), "{} changed", file.0.display());
+        }
+        assert!(
+            !after
+                .iter()
+                .any(|(path, _)| path.extension().is_some_and(|e| e == "tmp"))
+        );
+    }
 }
