@@ -120,7 +120,10 @@ pub struct Options {
     /// `ws`/`idle`: WebSocket handshakes in flight at once.
     #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
-    /// `recovery`: events per series per second of the second, denser fill (the first is 1).
+    /// `recovery`: events per series per second of the first fill.
+    #[arg(long, default_value_t = 1)]
+    pub recovery_base_density: u64,
+    /// `recovery`: events per series per second of the second, denser fill.
     #[arg(long, default_value_t = 3)]
     pub recovery_density: u64,
     /// `recovery`: crashes and restarts per fill.
