@@ -14,7 +14,8 @@
 //!    subscriber's aggregation, as long as the pane is inside the subscriber's window;
 //! 3. panes older than the retention are dropped, and series left without panes are forgotten.
 //!
-//! A series' panes are kept in a [`PaneLog`]: about 12 bytes for a pane of one sample.
+//! A series' panes are kept in a `PaneLog` (module `pane_log`): about 7.6 bytes for a pane of
+//! one sample whose value has a few decimals, 11.6 otherwise.
 
 mod pane_log;
 
