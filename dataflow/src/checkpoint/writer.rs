@@ -85,6 +85,9 @@ struct WriterState {
     next_seq: u64,
     kept: VecDeque<Manifest>,
     gathering: BTreeMap<u64, Gathering>,
+    /// Pane changes of boundaries whose checkpoint failed, in chain order: no manifest holds
+    /// them, so the next checkpoint must, or a restore from it would miss them.
+    unwritten: Vec<PaneRecord>,
 }
 
 impl CheckpointWriter {
@@ -115,6 +118,7 @@ impl CheckpointWriter {
             previous,
             next_seq,
             gathering: BTreeMap::new(),
+            unwritten: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("checkpoint-writer".into())
@@ -171,19 +175,26 @@ impl WriterState {
     }
 
     fn complete(&mut self, boundary: u64) {
-        // Earlier boundaries will never complete: carry their store deltas forward.
-        let mut carried: Vec<PaneRecord> = Vec::new();
+        // The changes this checkpoint holds, oldest first: those of failed checkpoints, then
+        // of earlier boundaries that will never complete (carried forward), then this one's.
+        let mut panes = std::mem::take(&mut self.unwritten);
         let later = self.gathering.split_off(&boundary);
         for (_, earlier) in std::mem::replace(&mut self.gathering, later) {
             for (_, piece) in earlier.stores {
-                carried.extend(piece.panes);
+                panes.extend(piece.panes);
             }
         }
         let Some(gathering) = self.gathering.remove(&boundary) else {
+            self.unwritten = panes;
             return;
         };
+        let mut stores: Vec<StorePiece> = gathering.stores.into_values().collect();
+        stores.sort_by_key(|p| p.worker);
+        for piece in stores {
+            panes.extend(piece.panes);
+        }
         let started = Instant::now();
-        match self.write(boundary, carried, gathering) {
+        match self.write(boundary, &mut panes, gathering.sources) {
             Ok(manifest) => {
                 let bytes: u64 = manifest.segments.iter().map(|s| s.bytes).sum();
                 self.stats
@@ -210,16 +221,19 @@ impl WriterState {
                 self.stats
                     .checkpoint_failures
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%error, boundary, "writing checkpoint failed; the previous one stays in effect");
+                tracing::error!(%error, boundary, "writing checkpoint failed; the previous one stays in effect, and the next one will hold this one's changes");
+                self.unwritten = panes;
             }
         }
     }
 
+    /// Writes the checkpoint of `boundary`: a segment of `panes` (the changes since the
+    /// previous checkpoint, oldest first; sorted here) and a manifest with the sources' offsets.
     fn write(
         &mut self,
         boundary: u64,
-        carried: Vec<PaneRecord>,
-        gathering: Gathering,
+        panes: &mut [PaneRecord],
+        sources: HashMap<usize, SourcePiece>,
     ) -> Result<Manifest, CheckpointError> {
         let mut segments = self
             .previous
@@ -227,16 +241,10 @@ impl WriterState {
             .map(|m| m.segments.clone())
             .unwrap_or_default();
         let mut compacted_bytes = self.previous.as_ref().map_or(0, |m| m.compacted_bytes);
-        let mut panes = carried;
-        let mut stores: Vec<StorePiece> = gathering.stores.into_values().collect();
-        stores.sort_by_key(|p| p.worker);
-        for piece in stores {
-            panes.extend(piece.panes);
-        }
         if !panes.is_empty() {
             // Sorted, so that chains merge as streams; carried pieces stay before the current
             // ones for the same series.
-            sort_by_series(&mut panes);
+            sort_by_series(panes);
             let seq = self.next_seq;
             self.next_seq += 1;
             let bytes = file::write_atomic(&segment_path(&self.dir, seq), Kind::Segment, &panes)?;
@@ -249,7 +257,7 @@ impl WriterState {
             .map(|m| m.offsets.clone())
             .unwrap_or_default();
         let mut pending = Vec::new();
-        for (_, piece) in gathering.sources {
+        for (_, piece) in sources {
             offsets.extend(piece.offsets);
             pending.extend(piece.pending);
         }
@@ -510,6 +518,7 @@ mod tests {
             next_seq: 0,
             kept: VecDeque::new(),
             gathering: BTreeMap::new(),
+            unwritten: Vec::new(),
         };
         checkpoint(&mut state, 10, bulky(10, 700));
         checkpoint(&mut state, 20, bulky(20, 700));
@@ -531,5 +540,52 @@ mod tests {
                 .iter()
                 .any(|(path, _)| path.extension().is_some_and(|e| e == "tmp"))
         );
+    }
+
+    #[test]
+    fn the_changes_of_a_failed_checkpoint_are_in_the_next_one() {
+        use operators::series_pane::SeriesPane;
+
+        let dir = temp_dir("writer-failed");
+        let stats = Arc::new(PipelineStats::default());
+        let mut state = WriterState {
+            dir: dir.clone(),
+            workers: 1,
+            retention_ms: 1 << 40,
+            stats: stats.clone(),
+            previous: None,
+            next_seq: 0,
+            kept: VecDeque::new(),
+            gathering: BTreeMap::new(),
+            unwritten: Vec::new(),
+        };
+        let change = |s: usize, end: u64| (series(s), vec![(end, SeriesPane::one(end - 1, 1.5))]);
+        checkpoint(&mut state, 10, vec![change(0, 1_000), change(1, 1_000)]);
+        // The next segment's name is taken by a directory: that checkpoint fails.
+        let blocked = segment_path(&dir, state.next_seq);
+        std::fs::create_dir_all(blocked.join("taken")).expect("dir");
+        checkpoint(&mut state, 20, vec![change(1, 2_000), change(2, 2_000)]);
+        assert_eq!(stats.checkpoint_failures.load(Ordering::Relaxed), 1);
+        assert_eq!(state.previous.as_ref().map(|m| m.boundary), Some(10));
+        std::fs::remove_dir_all(&blocked).expect("unblocked");
+        checkpoint(&mut state, 30, vec![change(2, 3_000)]);
+        let manifest: Manifest =
+            file::read_verified(&manifest_path(&dir, 30), Kind::Manifest).expect("manifest 30");
+        let restored: Vec<PaneRecord> = open_chain::<SeriesPane>(&dir, &manifest.segments, 0)
+            .expect("opened")
+            .collect::<Result<_, _>>()
+            .expect("restores");
+        let ends: Vec<(SeriesKey, Vec<u64>)> = restored
+            .into_iter()
+            .map(|(key, panes)| (key, panes.into_iter().map(|(end, _)| end).collect()))
+            .collect();
+        let mut expected = vec![
+            (series(0), vec![1_000]),
+            (series(1), vec![1_000, 2_000]),
+            (series(2), vec![2_000, 3_000]),
+        ];
+        expected.sort(); // a chain restores in series order
+        assert_eq!(ends, expected);
+        assert!(state.unwritten.is_empty());
     }
 }
