@@ -208,6 +208,16 @@ impl StoreState {
         changes
     }
 
+    /// Forgets which panes changed since the last checkpoint piece, without building the
+    /// piece (after a restore: millions of panes, already in the chain).
+    fn forget_changes(&mut self) {
+        for slot in std::mem::take(&mut self.dirty) {
+            if let Some(series) = self.series.get_mut(slot).and_then(Option::as_mut) {
+                series.dirty = Vec::new();
+            }
+        }
+    }
+
     fn expire(&mut self, time: u64, retention_ms: u64) {
         let horizon = time.saturating_sub(retention_ms);
         let mut emptied = Vec::new();
@@ -359,7 +369,7 @@ pub fn series_store<'scope>(
                         .as_ref()
                         .is_some_and(|c| c.restored_in_chain && c.restored_boundary == Some(time))
                     {
-                        state.take_changes();
+                        state.forget_changes();
                     }
                 }
                 if let (Some(checkpoints), Some(f)) = (checkpoints.as_ref(), frontier) {
