@@ -117,21 +117,10 @@ async fn open_sqlite(options: SqliteConnectOptions) -> Result<Store, StoreError>
     // needs the file to itself, and SQLite answers "database is locked" at once, without its
     // busy timeout, while another process opening the same fresh file holds it (processes of
     // a cluster starting together): try again, as the migrations do.
-    let mut attempt = 0;
-    loop {
-        match sqlx::query("PRAGMA journal_mode = WAL")
-            .execute(&pool)
-            .await
-        {
-            Ok(_) => break,
-            Err(error) if is_busy(&error) && attempt < SQLITE_MIGRATE_ATTEMPTS => {
-                attempt += 1;
-                tracing::debug!(%error, attempt, "switching the SQLite store to WAL again");
-                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
+    retrying_sqlite("switching the SQLite store to WAL", is_busy, || {
+        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool)
+    })
+    .await?;
     migrate(pool, Backend::Sqlite).await
 }
 
@@ -150,23 +139,43 @@ async fn migrate(pool: AnyPool, backend: Backend) -> Result<Store, StoreError> {
     // SQLite has no such lock: processes opening one fresh file together (a cluster on one
     // machine) can both apply a migration; the loser's transaction rolls back whole, and trying
     // again finds it applied.
-    let mut attempt = 0;
-    loop {
-        match MIGRATOR.run(&pool).await {
-            Ok(()) => break,
-            Err(error) if backend == Backend::Sqlite && attempt < SQLITE_MIGRATE_ATTEMPTS => {
-                attempt += 1;
-                tracing::debug!(%error, attempt, "migrating the SQLite store again");
-                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
+    let sqlite = backend == Backend::Sqlite;
+    retrying_sqlite(
+        "migrating the SQLite store",
+        |_| sqlite,
+        || MIGRATOR.run(&pool),
+    )
+    .await?;
     Ok(Store::with_pool(pool, backend))
 }
 
-/// How often a SQLite migration that failed is tried again (see [`migrate`]).
-const SQLITE_MIGRATE_ATTEMPTS: u32 = 8;
+/// How often a SQLite step that met another process opening the same file is tried again.
+const SQLITE_ATTEMPTS: u32 = 8;
+
+/// Runs `step`, and again (up to [`SQLITE_ATTEMPTS`] more times, waiting a little longer
+/// each time) while it fails with an error `retry` accepts: the back-off of processes that
+/// open one fresh SQLite file together.
+async fn retrying_sqlite<T, E, F>(
+    what: &str,
+    retry: impl Fn(&E) -> bool,
+    mut step: impl FnMut() -> F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let mut attempt = 0;
+    loop {
+        match step().await {
+            Err(error) if retry(&error) && attempt < SQLITE_ATTEMPTS => {
+                attempt += 1;
+                tracing::debug!(%error, attempt, "{what}: trying again");
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+            }
+            done => return done,
+        }
+    }
+}
 
 fn backend_of(url: &str) -> Result<Backend, StoreError> {
     let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);

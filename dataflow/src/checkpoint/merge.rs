@@ -41,17 +41,6 @@ use crate::series::SeriesKey;
 /// [`PaneRecord`](crate::kafka_source::PaneRecord) with any pane type.
 pub type SeriesPanes<P> = (SeriesKey, Vec<(u64, P)>);
 
-/// Names the pane type of a record type, such as [`PaneRecord`](crate::kafka_source::PaneRecord)'s,
-/// for code generic over panes.
-pub trait SeriesRecord {
-    /// The pane type.
-    type Pane;
-}
-
-impl<P> SeriesRecord for SeriesPanes<P> {
-    type Pane = P;
-}
-
 /// Sorts a segment's records by series before it is written. The sort is stable: records of
 /// the same series stay in the order they came in (earlier boundaries' first), so later panes
 /// still replace earlier ones.

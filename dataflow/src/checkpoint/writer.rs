@@ -14,11 +14,12 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Instant;
 
+use operators::series_pane::SeriesPane;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, CheckpointError, Kind};
-use super::merge::{SeriesRecord, open_chain, sort_by_series};
+use super::merge::{open_chain, sort_by_series};
 use super::{Piece, PieceSender, SourcePiece, StorePiece};
 use crate::kafka_source::PaneRecord;
 use crate::stats::PipelineStats;
@@ -268,7 +269,7 @@ impl WriterState {
             let seq = self.next_seq;
             self.next_seq += 1;
             let horizon = boundary.saturating_sub(self.retention_ms);
-            if let Some(segment) = compact::<PaneRecord>(&self.dir, &segments, horizon, seq)? {
+            if let Some(segment) = compact::<SeriesPane>(&self.dir, &segments, horizon, seq)? {
                 compacted_bytes = segment.bytes;
                 segments = vec![segment];
             }
@@ -324,18 +325,14 @@ impl WriterState {
 /// chain is missing, torn, altered or of another format. No checkpoint may then be written over
 /// the chain (it would not restore): the error fails this checkpoint, and the previous ones
 /// stay in effect. Either way nothing of the new segment is left behind.
-fn compact<R>(
+fn compact<P: Serialize + DeserializeOwned>(
     dir: &Path,
     segments: &[SegmentRef],
     horizon: u64,
     seq: u64,
-) -> Result<Option<SegmentRef>, CheckpointError>
-where
-    R: SeriesRecord,
-    R::Pane: Serialize + DeserializeOwned,
-{
+) -> Result<Option<SegmentRef>, CheckpointError> {
     let path = segment_path(dir, seq);
-    let written = open_chain::<R::Pane>(dir, segments, horizon)
+    let written = open_chain::<P>(dir, segments, horizon)
         .and_then(|merged| file::write_segment(&path, merged));
     match written {
         Ok(bytes) => Ok(Some(SegmentRef { seq, bytes })),
@@ -431,7 +428,7 @@ mod tests {
         let dir = temp_dir("compact");
         let segments = write_chain(&dir, chain());
         let expected = replay_chain::<u32>(&dir, &segments, 3).expect("oracle");
-        let compacted = compact::<SeriesPanes<u32>>(&dir, &segments, 3, 9)
+        let compacted = compact::<u32>(&dir, &segments, 3, 9)
             .expect("compacted")
             .expect("written");
         let state: Vec<SeriesPanes<u32>> =
@@ -451,7 +448,7 @@ mod tests {
         let (previous, newest) = segments.split_at(segments.len() - 1);
         damage_last_byte(&segment_path(&dir, newest[0].seq));
         let before = files(&dir);
-        match compact::<SeriesPanes<u32>>(&dir, &segments, 3, 9) {
+        match compact::<u32>(&dir, &segments, 3, 9) {
             Err(CheckpointError::Corrupt { reason, .. }) => assert_eq!(reason, "checksum mismatch"),
             other => panic!("expected a corrupt segment, got {other:?}"),
         }
@@ -469,7 +466,7 @@ mod tests {
         let segments = write_chain(&dir, chain());
         // The new segment's name is taken by a directory: the rename fails.
         std::fs::create_dir_all(segment_path(&dir, 9).join("taken")).expect("dir");
-        let outcome = compact::<SeriesPanes<u32>>(&dir, &segments, 3, 9);
+        let outcome = compact::<u32>(&dir, &segments, 3, 9);
         assert!(matches!(outcome, Ok(None)), "{outcome:?}");
         assert!(!segment_path(&dir, 9).with_extension("tmp").exists());
     }
@@ -491,6 +488,21 @@ mod tests {
             .collect()
     }
 
+    /// A writer of one worker, with a retention nothing outlives, starting a new chain in `dir`.
+    fn writer(dir: &Path, stats: &Arc<PipelineStats>) -> WriterState {
+        WriterState {
+            dir: dir.to_path_buf(),
+            workers: 1,
+            retention_ms: 1 << 40,
+            stats: stats.clone(),
+            previous: None,
+            next_seq: 0,
+            kept: VecDeque::new(),
+            gathering: BTreeMap::new(),
+            unwritten: Vec::new(),
+        }
+    }
+
     fn checkpoint(state: &mut WriterState, boundary: u64, panes: Vec<PaneRecord>) {
         state.receive(Piece::Source(SourcePiece {
             worker: 0,
@@ -509,17 +521,7 @@ mod tests {
     fn a_failed_compaction_fails_the_checkpoint_and_keeps_the_previous_ones() {
         let dir = temp_dir("writer-corrupt");
         let stats = Arc::new(PipelineStats::default());
-        let mut state = WriterState {
-            dir: dir.clone(),
-            workers: 1,
-            retention_ms: 1 << 40,
-            stats: stats.clone(),
-            previous: None,
-            next_seq: 0,
-            kept: VecDeque::new(),
-            gathering: BTreeMap::new(),
-            unwritten: Vec::new(),
-        };
+        let mut state = writer(&dir, &stats);
         checkpoint(&mut state, 10, bulky(10, 700));
         checkpoint(&mut state, 20, bulky(20, 700));
         assert_eq!(state.previous.as_ref().map(|m| m.segments.len()), Some(2));
@@ -544,21 +546,9 @@ mod tests {
 
     #[test]
     fn the_changes_of_a_failed_checkpoint_are_in_the_next_one() {
-        use operators::series_pane::SeriesPane;
-
         let dir = temp_dir("writer-failed");
         let stats = Arc::new(PipelineStats::default());
-        let mut state = WriterState {
-            dir: dir.clone(),
-            workers: 1,
-            retention_ms: 1 << 40,
-            stats: stats.clone(),
-            previous: None,
-            next_seq: 0,
-            kept: VecDeque::new(),
-            gathering: BTreeMap::new(),
-            unwritten: Vec::new(),
-        };
+        let mut state = writer(&dir, &stats);
         let change = |s: usize, end: u64| (series(s), vec![(end, SeriesPane::one(end - 1, 1.5))]);
         checkpoint(&mut state, 10, vec![change(0, 1_000), change(1, 1_000)]);
         // The next segment's name is taken by a directory: that checkpoint fails.

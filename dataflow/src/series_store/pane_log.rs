@@ -112,9 +112,8 @@ impl Chunk {
         let bit = 1u64 << slot;
         let end = (self.base + u64::from(slot)) * PANE_MS;
         match pane {
-            SeriesPane::One { time, value }
-                if time <= end && end - time < PANE_MS && end - time <= u64::from(u16::MAX) =>
-            {
+            // Fits the 16-bit column: PANE_MS is at most 2^16 (asserted above).
+            SeriesPane::One { time, value } if time <= end && end - time < PANE_MS => {
                 let at = self.rank(slot, true);
                 self.offsets.insert(at, (end - time) as u16);
                 self.values.insert(at, value);

@@ -93,18 +93,10 @@ impl<T: DeserializeOwned> Iterator for SegmentReader<T> {
 #[cfg(test)]
 mod tests {
     use std::fs;
-    use std::path::PathBuf;
 
     use super::super::{FORMAT_VERSION, HEADER_LEN, read_verified, write_atomic};
     use super::*;
-
-    fn temp(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("flowboard-segment-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).expect("temp dir");
-        dir
-    }
+    use crate::checkpoint::testing::temp_dir;
 
     fn records() -> Vec<(String, Vec<u64>)> {
         (0..50)
@@ -118,7 +110,7 @@ mod tests {
 
     #[test]
     fn streamed_and_whole_segments_read_either_way() {
-        let dir = temp("either");
+        let dir = temp_dir("either");
         for records in [records(), Vec::new()] {
             let whole = dir.join("whole.ckpt");
             let stream = dir.join("stream.ckpt");
@@ -143,7 +135,7 @@ mod tests {
 
     #[test]
     fn a_failing_stream_writes_nothing() {
-        let dir = temp("failing");
+        let dir = temp_dir("failing");
         let path = dir.join("x.ckpt");
         let failure = CheckpointError::Corrupt {
             path: dir.join("input"),
@@ -159,7 +151,7 @@ mod tests {
 
     #[test]
     fn any_damaged_byte_ends_the_stream_with_a_checksum_mismatch() {
-        let path = temp("damaged").join("x.ckpt");
+        let path = temp_dir("damaged").join("x.ckpt");
         write_segment(&path, records().into_iter().map(Ok)).expect("written");
         let bytes = fs::read(&path).expect("read");
         for at in HEADER_LEN..bytes.len() {
@@ -179,7 +171,7 @@ mod tests {
 
     #[test]
     fn segments_of_another_format_version_are_refused() {
-        let path = temp("version").join("x.ckpt");
+        let path = temp_dir("version").join("x.ckpt");
         write_segment(&path, records().into_iter().map(Ok)).expect("written");
         let mut bytes = fs::read(&path).expect("read");
         bytes[8..12].copy_from_slice(&(FORMAT_VERSION - 1).to_le_bytes());
