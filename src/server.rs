@@ -229,9 +229,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             .or(observability)
             .or(crate::ui::routes())
             .recover(crate::error::recover);
-        let listener = TcpListener::bind(config.http)
-            .await
-            .with_context(|| format!("binding {}", config.http))?;
+        let listener = bind(config.http).with_context(|| format!("binding {}", config.http))?;
         let address = listener.local_addr()?;
         tracing::info!("listening on http://{address}");
         let stopping = hub.clone();
@@ -337,5 +335,33 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+/// Binds the HTTP listener with `TCP_NODELAY`, which Linux passes on to every accepted
+/// connection: a WebSocket update is one small write that must leave at once, not wait
+/// behind Nagle's algorithm for the client's delayed acknowledgement of the previous one.
+fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match address {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(address)?;
+    socket.listen(1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bind;
+
+    #[tokio::test]
+    async fn accepted_connections_have_nagle_off() -> std::io::Result<()> {
+        let listener = bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let _client = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
+        let (accepted, _) = listener.accept().await?;
+        assert!(accepted.nodelay()?, "TCP_NODELAY not inherited from the listener");
+        Ok(())
     }
 }
