@@ -14,7 +14,8 @@ use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterV
 
 /// Buckets for the latencies the 2 s end-to-end SLA is about (seconds).
 pub const LATENCY_BUCKETS: &[f64] = &[
-    0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0, 10.0, 30.0, 60.0,
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5,
+    3.0, 5.0, 10.0, 30.0, 60.0,
 ];
 
 /// Buckets for HTTP request durations (seconds).
