@@ -14,11 +14,12 @@
 //! aggregation no partials for the history they hold: its widgets would silently miss up to a
 //! retention's worth of data.)
 //!
-//! A segment's body is the layout then a bincode `Vec` of records (its length as a u64, then
-//! the records), sorted by series so that a chain of segments is merged as sorted streams
-//! ([`merge`](super::merge)). Segments are read and written one record at a time as well
-//! ([`read_segment`], [`write_segment`]): a segment of a large state is never held whole in
-//! memory, and a file written either way is read either way.
+//! A segment's body is the layout then its records in blocks of about a MiB (module
+//! `segment`), sorted by series so that a chain of segments is merged as sorted streams
+//! ([`merge`](super::merge)). Segments are written from a stream of records and read a block
+//! at a time ([`write_segment`], [`read_segment`], [`read_segment_parallel`]): a segment of a
+//! large state is never held whole in memory. (Format version 4; version 3 segments were one
+//! bincode `Vec`, which only one thread could decode.)
 
 use std::fs::{self, File};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Take, Write};
@@ -31,13 +32,13 @@ use serde::de::DeserializeOwned;
 
 mod segment;
 
-pub use segment::{SegmentReader, read_segment, write_segment};
+pub use segment::{SegmentReader, read_segment, read_segment_parallel, write_segment};
 
 /// The checkpoint format version this build writes and reads. Version 2: the body starts with
 /// the pane layout. Version 3: a pane is a `SeriesPane` (its one sample, or a boxed `PaneSet`),
 /// and a segment's records are sorted by series, so a chain is merged as streams; older
 /// segments are refused, and the topic replayed.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// What a checkpoint file is, by its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,7 +134,7 @@ fn write_with_layout<T: Serialize>(
     let mut draft = Draft::create(path, kind)?;
     draft.encode(&(layout, value))?;
     let checksum = draft.take_checksum().finalize();
-    draft.commit(checksum, &[])
+    draft.commit(checksum)
 }
 
 /// Bytes of a file's header: magic (8), format version (4), body length (8), checksum (4).
@@ -191,27 +192,20 @@ impl<'a> Draft<'a> {
             })
     }
 
+    /// Appends `bytes` to the body as they are.
+    fn write_raw(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        self.body.write_all(bytes).map_err(io(&self.temporary))
+    }
+
     /// The checksum of the body appended since the previous call (or the start); the next
     /// call's starts after it.
     fn take_checksum(&mut self) -> crc32fast::Hasher {
         std::mem::take(&mut self.body.hasher)
     }
 
-    /// Appends `len` zero bytes, outside the checksum, to be replaced at commit; returns their
-    /// position in the body. The caller accounts for the final bytes in the checksum.
-    fn reserve(&mut self, len: usize) -> Result<u64, CheckpointError> {
-        let at = self.body.written;
-        self.body
-            .inner
-            .write_all(&vec![0; len])
-            .map_err(io(&self.temporary))?;
-        self.body.written += len as u64;
-        Ok(at)
-    }
-
-    /// Fills in `reserved` bytes (by body position) and the header, syncs the file, renames it
-    /// into place and syncs the directory. Returns the file's size.
-    fn commit(mut self, checksum: u32, reserved: &[(u64, &[u8])]) -> Result<u64, CheckpointError> {
+    /// Fills in the header, syncs the file, renames it into place and syncs the directory.
+    /// Returns the file's size.
+    fn commit(mut self, checksum: u32) -> Result<u64, CheckpointError> {
         let length = self.body.written;
         let out = &mut self.body.inner;
         let filled = out.flush().and_then(|()| {
@@ -220,9 +214,6 @@ impl<'a> Draft<'a> {
                 file.seek(SeekFrom::Start(at))?;
                 file.write_all(bytes)
             };
-            for (at, bytes) in reserved {
-                fill(HEADER_LEN as u64 + at, bytes)?;
-            }
             fill(LENGTH_AT, &length.to_le_bytes())?;
             fill(CHECKSUM_AT, &checksum.to_le_bytes())?;
             file.sync_all()
@@ -373,6 +364,11 @@ impl Body {
             .deserialize_from(&mut self.reader)
     }
 
+    /// Bytes of the body not read yet.
+    fn remaining(&self) -> u64 {
+        self.reader.get_ref().inner.limit() + self.reader.buffer().len() as u64
+    }
+
     /// Whether the whole body matches its checksum (reads what is left of it).
     fn intact(&mut self) -> bool {
         std::io::copy(&mut self.reader, &mut std::io::sink()).is_ok()
@@ -396,6 +392,16 @@ impl Body {
             path: self.path.clone(),
             reason: format!("decoding: {error}"),
         }
+    }
+}
+
+/// Whether the segment at `path` matches its checksum, read afresh (to explain a block that
+/// did not decode). A file that does not even open as a segment does not.
+fn body_matches(path: &Path) -> Result<bool, CheckpointError> {
+    match Body::open(path, Kind::Segment, 1 << 20) {
+        Ok(mut body) => Ok(body.intact()),
+        Err(CheckpointError::Io { path, source }) => Err(CheckpointError::Io { path, source }),
+        Err(_) => Ok(false),
     }
 }
 

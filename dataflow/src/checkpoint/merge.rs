@@ -48,17 +48,27 @@ pub fn sort_by_series<P>(records: &mut [SeriesPanes<P>]) {
     records.sort_by(|a, b| a.0.cmp(&b.0));
 }
 
+/// Segments at least this large are decoded in parallel when asked to.
+const PARALLEL_BYTES: u64 = 16 << 20;
+
 /// Opens the segments of a chain (in `dir`, in chain order) and merges them; see
-/// [`ChainMerge`]. Every segment is open until the merge ends.
-pub fn open_chain<P: DeserializeOwned>(
+/// [`ChainMerge`]. Every segment is open until the merge ends. With `threads` above one, each
+/// segment's blocks are decoded by that many threads ([`file::read_segment_parallel`]); the
+/// largest segment of a chain holds most of the state.
+pub fn open_chain<P: DeserializeOwned + Send + 'static>(
     dir: &Path,
     segments: &[SegmentRef],
     horizon: u64,
+    threads: usize,
 ) -> Result<ChainMerge<P, SegmentReader<SeriesPanes<P>>>, CheckpointError> {
     let mut inputs = Vec::with_capacity(segments.len());
     for segment in segments {
         let path = segment_path(dir, segment.seq);
-        let records = file::read_segment(&path)?;
+        let records = if threads > 1 && segment.bytes >= PARALLEL_BYTES {
+            file::read_segment_parallel(&path, threads)?
+        } else {
+            file::read_segment(&path)?
+        };
         inputs.push((path, records));
     }
     Ok(ChainMerge::new(inputs, horizon))
@@ -239,7 +249,7 @@ mod tests {
             let dir = temp_dir("merge");
             let segments = write_chain(&dir, chain);
             let expected = replay_chain::<u32>(&dir, &segments, horizon).expect("oracle");
-            let merged = open_chain::<u32>(&dir, &segments, horizon)
+            let merged = open_chain::<u32>(&dir, &segments, horizon, 1)
                 .expect("opened")
                 .collect::<Result<Vec<_>, _>>()
                 .expect("merged");
@@ -282,7 +292,7 @@ mod tests {
         ];
         let segments = write_chain(&dir, chain);
         damage_last_byte(&segment_path(&dir, 1));
-        let results: Vec<_> = open_chain::<u32>(&dir, &segments, 0)
+        let results: Vec<_> = open_chain::<u32>(&dir, &segments, 0, 1)
             .expect("opened")
             .collect();
         // Records come out before the damage is known; the merge then fails and ends.

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::{Scope, Stream};
@@ -122,8 +122,10 @@ fn load_boundary(
     let mut panes = Vec::new();
     let mut pending = Vec::new();
     for index in mine {
-        // Streamed: only the restored records are held, not also a map of them.
-        for record in open_chain(&dirs[index], &manifests[index].segments, horizon)? {
+        // Streamed: only the restored records are held, not also a map of them. Decoded on
+        // every core: nothing else runs before the dataflow starts.
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        for record in open_chain(&dirs[index], &manifests[index].segments, horizon, threads)? {
             panes.push(record?);
         }
         pending.extend(manifests[index].pending.iter().cloned());
@@ -172,37 +174,64 @@ fn remove_interrupted_writes(dir: &Path) {
     }
 }
 
-/// Feeds a restored checkpoint back into the dataflow: the series panes at the boundary, and
-/// the pending panes at their ticks. Each of this process's workers emits a share (by position,
-/// `local` of `locals`); the series store's exchange routes every pane to the worker that owns
-/// its series now, whatever the workers were when the checkpoint was written.
+/// The restored panes, split by the local worker that feeds them back: the one whose index
+/// the series' route gives on this process, so that most records stay on their worker's side
+/// of the exchange. Each worker takes its share once, by value: records are moved into the
+/// dataflow, not cloned.
+pub struct RestoredFeed {
+    boundary: u64,
+    /// Per local worker: panes at the boundary, and pending panes at their later ticks.
+    parts: Vec<Mutex<Option<FeedPart>>>,
+}
+
+type FeedPart = (Vec<PaneRecord>, Vec<(u64, PaneRecord)>);
+
+impl RestoredFeed {
+    /// Takes `restored`'s panes apart for `locals` local workers of `peers` in all.
+    pub fn split(restored: &mut Restored, locals: usize, peers: usize) -> RestoredFeed {
+        let locals = locals.max(1);
+        let peers = peers.max(locals);
+        let local = |key: &crate::series::SeriesKey| (key.route() % peers as u64) as usize % locals;
+        let mut parts: Vec<FeedPart> = (0..locals).map(|_| (Vec::new(), Vec::new())).collect();
+        for record in std::mem::take(&mut restored.panes) {
+            parts[local(&record.0)].0.push(record);
+        }
+        for (tick, record) in std::mem::take(&mut restored.pending) {
+            parts[local(&record.0)].1.push((tick, record));
+        }
+        RestoredFeed {
+            boundary: restored.boundary,
+            parts: parts.into_iter().map(|p| Mutex::new(Some(p))).collect(),
+        }
+    }
+}
+
+/// A source of local worker `local`'s share of `feed`: its panes at the restored boundary and
+/// the pending panes at their ticks, all given at the first activation.
 pub fn restored_panes<'scope>(
     scope: Scope<'scope, u64>,
-    restored: Arc<Restored>,
+    feed: Arc<RestoredFeed>,
     local: usize,
-    locals: usize,
 ) -> Stream<'scope, u64, Vec<PaneRecord>> {
     source(scope, "RestoredPanes", move |capability, _info| {
         let mut capability = Some(capability);
         move |output| {
             let Some(cap) = capability.take() else { return };
-            let boundary = restored.boundary;
-            let mine = |index: usize| index % locals == local;
-            let at_boundary = cap.delayed(&boundary);
-            let mut session = output.session(&at_boundary);
-            for (_, record) in restored.panes.iter().enumerate().filter(|(i, _)| mine(*i)) {
-                session.give(record.clone());
-            }
-            drop(session);
-            for (_, (tick, record)) in restored
-                .pending
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| mine(*i))
-            {
+            let taken = feed
+                .parts
+                .get(local)
+                .and_then(|part| part.lock().ok().and_then(|mut part| part.take()));
+            let Some((panes, pending)) = taken else {
+                return;
+            };
+            let boundary = feed.boundary;
+            output
+                .session(&cap.delayed(&boundary))
+                .give_iterator(panes.into_iter());
+            for (tick, record) in pending {
                 output
-                    .session(&cap.delayed(&(*tick).max(boundary)))
-                    .give(record.clone());
+                    .session(&cap.delayed(&tick.max(boundary)))
+                    .give(record);
             }
         }
     })

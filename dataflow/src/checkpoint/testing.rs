@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::file::{self, CheckpointError, Kind};
+use super::file::{self, CheckpointError};
 use super::merge::{SeriesPanes, sort_by_series};
 use super::writer::{SegmentRef, segment_path};
 use crate::series::SeriesKey;
@@ -39,8 +39,7 @@ pub fn series(index: usize) -> SeriesKey {
     }
 }
 
-/// Writes `chain` as segments `0..` in `dir`, each sorted as the writer sorts it; alternately
-/// as a whole `Vec` and as a stream, so both writers' files are read.
+/// Writes `chain` as segments `0..` in `dir`, each sorted as the writer sorts it.
 pub fn write_chain<P: Serialize>(dir: &Path, chain: Vec<Vec<SeriesPanes<P>>>) -> Vec<SegmentRef> {
     chain
         .into_iter()
@@ -48,12 +47,8 @@ pub fn write_chain<P: Serialize>(dir: &Path, chain: Vec<Vec<SeriesPanes<P>>>) ->
         .map(|(seq, mut records)| {
             sort_by_series(&mut records);
             let path = segment_path(dir, seq as u64);
-            let bytes = if seq % 2 == 0 {
-                file::write_atomic(&path, Kind::Segment, &records)
-            } else {
-                file::write_segment(&path, records.into_iter().map(Ok))
-            }
-            .expect("segment written");
+            let bytes =
+                file::write_segment(&path, records.into_iter().map(Ok)).expect("segment written");
             SegmentRef {
                 seq: seq as u64,
                 bytes,
@@ -72,10 +67,8 @@ pub fn replay_chain<P: DeserializeOwned>(
 ) -> Result<Vec<SeriesPanes<P>>, CheckpointError> {
     let mut chain = Vec::new();
     for segment in segments {
-        chain.push(file::read_verified(
-            &segment_path(dir, segment.seq),
-            Kind::Segment,
-        )?);
+        let records = file::read_segment(&segment_path(dir, segment.seq))?;
+        chain.push(records.collect::<Result<Vec<_>, _>>()?);
     }
     Ok(replay(chain, horizon))
 }

@@ -248,7 +248,10 @@ impl WriterState {
             sort_by_series(panes);
             let seq = self.next_seq;
             self.next_seq += 1;
-            let bytes = file::write_atomic(&segment_path(&self.dir, seq), Kind::Segment, &panes)?;
+            let bytes = file::write_segment(
+                &segment_path(&self.dir, seq),
+                panes.iter().map(Ok::<_, CheckpointError>),
+            )?;
             segments.push(SegmentRef { seq, bytes });
         }
 
@@ -325,14 +328,14 @@ impl WriterState {
 /// chain is missing, torn, altered or of another format. No checkpoint may then be written over
 /// the chain (it would not restore): the error fails this checkpoint, and the previous ones
 /// stay in effect. Either way nothing of the new segment is left behind.
-fn compact<P: Serialize + DeserializeOwned>(
+fn compact<P: Serialize + DeserializeOwned + Send + 'static>(
     dir: &Path,
     segments: &[SegmentRef],
     horizon: u64,
     seq: u64,
 ) -> Result<Option<SegmentRef>, CheckpointError> {
     let path = segment_path(dir, seq);
-    let written = open_chain::<P>(dir, segments, horizon)
+    let written = open_chain::<P>(dir, segments, horizon, 1)
         .and_then(|merged| file::write_segment(&path, merged));
     match written {
         Ok(bytes) => Ok(Some(SegmentRef { seq, bytes })),
@@ -431,8 +434,10 @@ mod tests {
         let compacted = compact::<u32>(&dir, &segments, 3, 9)
             .expect("compacted")
             .expect("written");
-        let state: Vec<SeriesPanes<u32>> =
-            file::read_verified(&segment_path(&dir, 9), Kind::Segment).expect("read");
+        let state: Vec<SeriesPanes<u32>> = file::read_segment(&segment_path(&dir, 9))
+            .expect("open")
+            .collect::<Result<_, _>>()
+            .expect("read");
         assert_eq!(state, expected);
         assert_eq!(state[0], (series(0), vec![(4, 20)]));
         assert_eq!(compacted.seq, 9);
@@ -453,7 +458,7 @@ mod tests {
             other => panic!("expected a corrupt segment, got {other:?}"),
         }
         assert_eq!(files(&dir), before, "nothing written, removed or changed");
-        let restored = open_chain::<u32>(&dir, previous, 3)
+        let restored = open_chain::<u32>(&dir, previous, 3, 1)
             .expect("opened")
             .collect::<Result<Vec<_>, _>>()
             .expect("the previous chain restores");
@@ -561,7 +566,7 @@ mod tests {
         checkpoint(&mut state, 30, vec![change(2, 3_000)]);
         let manifest: Manifest =
             file::read_verified(&manifest_path(&dir, 30), Kind::Manifest).expect("manifest 30");
-        let restored: Vec<PaneRecord> = open_chain::<SeriesPane>(&dir, &manifest.segments, 0)
+        let restored: Vec<PaneRecord> = open_chain::<SeriesPane>(&dir, &manifest.segments, 0, 2)
             .expect("opened")
             .collect::<Result<_, _>>()
             .expect("restores");

@@ -22,7 +22,7 @@ pub use widgets::WidgetControl;
 use widgets::apply_command;
 
 use crate::checkpoint::Boundaries;
-use crate::checkpoint::restore::{self, process_dir, restored_panes};
+use crate::checkpoint::restore::{self, RestoredFeed, process_dir, restored_panes};
 use crate::checkpoint::writer::CheckpointWriter;
 use crate::kafka_source::{SourceConfig, TopicPartitions, kafka_source};
 use crate::series_store::{StoreCheckpoints, series_store};
@@ -120,8 +120,7 @@ impl Pipeline {
         let restored = config
             .checkpoint_dir
             .as_deref()
-            .and_then(|root| restore::load(root, process, processes, config.retention_ms))
-            .map(Arc::new);
+            .and_then(|root| restore::load(root, process, processes, config.retention_ms));
         match &restored {
             Some(restored) => tracing::info!(
                 boundary = restored.boundary,
@@ -159,6 +158,13 @@ impl Pipeline {
             .unwrap_or_default();
         let grace_ms = config.grace_ms;
         let worker_boundaries = boundaries.clone();
+        let feed = restored.map(|mut restored| {
+            Arc::new(RestoredFeed::split(
+                &mut restored,
+                config.workers,
+                config.workers * processes,
+            ))
+        });
 
         let timely_config = match &config.cluster {
             None => timely::Config::process(config.workers),
@@ -211,8 +217,8 @@ impl Pipeline {
                         timely::dataflow::operators::generic::operator::empty(scope)
                     }
                 };
-                let panes = match &restored {
-                    Some(restored) => panes.concat(restored_panes(scope, restored.clone(), index % locals, locals)),
+                let panes = match &feed {
+                    Some(feed) => panes.concat(restored_panes(scope, feed.clone(), index % locals)),
                     None => panes,
                 };
                 let contributions = series_store(panes, widgets.clone(), config.retention_ms, store_checkpoints);
