@@ -361,7 +361,10 @@ mod tests {
         let listener = bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let _client = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
         let (accepted, _) = listener.accept().await?;
-        assert!(accepted.nodelay()?, "TCP_NODELAY not inherited from the listener");
+        assert!(
+            accepted.nodelay()?,
+            "TCP_NODELAY not inherited from the listener"
+        );
         Ok(())
     }
 }
