@@ -91,15 +91,19 @@ where
 {
     let mut blocks = Blocks::open(path, 1 << 20)?;
     let threads = threads.max(1);
-    let mut inputs: Vec<SyncSender<Result<Vec<u8>, CheckpointError>>> = Vec::new();
+    let mut inputs: Vec<SyncSender<Block<Vec<u8>>>> = Vec::new();
     let mut outputs = Vec::new();
     for _ in 0..threads {
-        let (input, blocks_in) = sync_channel::<Result<Vec<u8>, CheckpointError>>(READ_AHEAD);
+        let (input, blocks_in) = sync_channel::<Block<Vec<u8>>>(READ_AHEAD);
         let (decoded, output) = sync_channel(READ_AHEAD);
         let path = path.to_path_buf();
         spawn("checkpoint-decode", move || {
             for block in blocks_in {
-                let records = block.and_then(|bytes| decode_block::<T>(&path, &bytes));
+                let records = match block {
+                    Ok(Some(bytes)) => decode_block::<T>(&path, &bytes).map(Some),
+                    Ok(None) => Ok(None),
+                    Err(error) => Err(error),
+                };
                 if decoded.send(records).is_err() {
                     return;
                 }
@@ -109,16 +113,12 @@ where
         outputs.push(output);
     }
     spawn("checkpoint-read", move || {
-        // Block `n` goes to decoder `n % threads`, so the reader takes them back in order.
+        // Block `n` goes to decoder `n % threads`, so the reader takes them back in order;
+        // after the last block, the end (or the error) goes the same way.
         for input in inputs.iter().cycle() {
             let block = blocks.next_block();
             let last = !matches!(block, Ok(Some(_)));
-            let sent = match block {
-                Ok(Some(bytes)) => input.send(Ok(bytes)),
-                Ok(None) => break,
-                Err(error) => input.send(Err(error)),
-            };
-            if sent.is_err() || last {
+            if input.send(block).is_err() || last {
                 break;
             }
         }
@@ -152,6 +152,9 @@ fn decode_block<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Vec<T>
             reason: format!("decoding: {error}"),
         })
 }
+
+/// A block's bytes or records; `None` once the segment ended intact.
+type Block<B> = Result<Option<B>, CheckpointError>;
 
 /// The blocks of a segment's body, read one at a time.
 struct Blocks {
@@ -199,9 +202,10 @@ impl Blocks {
 enum Source<T> {
     /// Read and decoded by the reader's caller.
     Inline(Blocks),
-    /// Decoded by threads, block `n` by thread `n % threads`.
+    /// Decoded by threads, block `n` by thread `n % threads`, the end marked explicitly: a
+    /// thread that stopped short is an error, not the end of the segment.
     Parallel {
-        outputs: Vec<Receiver<Result<Vec<T>, CheckpointError>>>,
+        outputs: Vec<Receiver<Block<Vec<T>>>>,
         next: usize,
     },
 }
@@ -232,8 +236,13 @@ impl<T: DeserializeOwned> SegmentReader<T> {
             Source::Parallel { outputs, next } => {
                 let output = &outputs[*next % outputs.len()];
                 *next += 1;
-                // Closed: the reading thread ended after the last block.
-                output.recv().ok()
+                match output.recv() {
+                    Ok(block) => block.transpose(),
+                    Err(_) => Some(Err(CheckpointError::Corrupt {
+                        path: self.path.clone(),
+                        reason: "a thread reading the segment stopped before its end".into(),
+                    })),
+                }
             }
         }
     }
