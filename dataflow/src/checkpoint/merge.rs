@@ -48,6 +48,25 @@ pub fn sort_by_series<P>(records: &mut [SeriesPanes<P>]) {
     records.sort_by(|a, b| a.0.cmp(&b.0));
 }
 
+/// Folds `records` (oldest first) into one record per series, in series order, each with the
+/// latest pane of every end: what applying them in order leaves. For changes held in memory,
+/// which must not grow with every interval they are held.
+pub fn fold_records<P>(mut records: Vec<SeriesPanes<P>>) -> Vec<SeriesPanes<P>> {
+    // Stable: the records of one series stay oldest first.
+    sort_by_series(&mut records);
+    let mut folded: Vec<SeriesPanes<P>> = Vec::with_capacity(records.len());
+    for (key, panes) in records {
+        match folded.last_mut() {
+            Some((last, held)) if *last == key => held.extend(panes),
+            _ => folded.push((key, panes)),
+        }
+    }
+    folded
+        .into_iter()
+        .map(|(key, panes)| (key, latest_per_end(panes)))
+        .collect()
+}
+
 /// Segments at least this large are decoded in parallel when asked to.
 const PARALLEL_BYTES: u64 = 16 << 20;
 
@@ -238,6 +257,21 @@ mod tests {
             let expected = replay(chain.clone(), horizon);
             let merged = merged_in_memory(chain, horizon).expect("merged");
             prop_assert_eq!(&merged[0], &expected);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn folded_records_match_the_oracle(chain in chains()) {
+            let records: Vec<SeriesPanes<u32>> = chain.into_iter().flatten().collect();
+            // The oracle drops panes ending at or before its horizon: 0 here.
+            let expected = replay(vec![records.clone()], 0);
+            let folded: Vec<SeriesPanes<u32>> = fold_records(records)
+                .into_iter()
+                .map(|(key, panes)| (key, panes.into_iter().filter(|(end, _)| *end > 0).collect::<Vec<_>>()))
+                .filter(|(_, panes)| !panes.is_empty())
+                .collect();
+            prop_assert_eq!(folded, expected);
         }
     }
 

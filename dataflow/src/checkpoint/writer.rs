@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::file::{self, CheckpointError, Kind};
-use super::merge::{open_chain, sort_by_series};
+use super::merge::{fold_records, open_chain, sort_by_series};
 use super::{Piece, PieceSender, SourcePiece, StorePiece};
 use crate::kafka_source::PaneRecord;
 use crate::stats::PipelineStats;
@@ -223,7 +223,9 @@ impl WriterState {
                     .checkpoint_failures
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::error!(%error, boundary, "writing checkpoint failed; the previous one stays in effect, and the next one will hold this one's changes");
-                self.unwritten = panes;
+                // Folded: however many checkpoints fail in a row, what is held is at most one
+                // pane per series and end, not every interval's changes.
+                self.unwritten = fold_records(panes);
             }
         }
     }
@@ -556,13 +558,29 @@ mod tests {
         let mut state = writer(&dir, &stats);
         let change = |s: usize, end: u64| (series(s), vec![(end, SeriesPane::one(end - 1, 1.5))]);
         checkpoint(&mut state, 10, vec![change(0, 1_000), change(1, 1_000)]);
-        // The next segment's name is taken by a directory: that checkpoint fails.
-        let blocked = segment_path(&dir, state.next_seq);
-        std::fs::create_dir_all(blocked.join("taken")).expect("dir");
+        // The next segments' names are taken by directories: those checkpoints fail.
+        let blocked: Vec<PathBuf> = (0..8)
+            .map(|n| segment_path(&dir, state.next_seq + n))
+            .collect();
+        for path in &blocked {
+            std::fs::create_dir_all(path.join("taken")).expect("dir");
+        }
         checkpoint(&mut state, 20, vec![change(1, 2_000), change(2, 2_000)]);
-        assert_eq!(stats.checkpoint_failures.load(Ordering::Relaxed), 1);
+        // Failing again and again with the same panes changed holds them once.
+        for boundary in [22, 24, 26] {
+            checkpoint(
+                &mut state,
+                boundary,
+                vec![change(1, 2_000), change(2, 2_000)],
+            );
+        }
+        assert_eq!(stats.checkpoint_failures.load(Ordering::Relaxed), 4);
+        let held: usize = state.unwritten.iter().map(|(_, panes)| panes.len()).sum();
+        assert_eq!(held, 2, "one pane per series and end");
         assert_eq!(state.previous.as_ref().map(|m| m.boundary), Some(10));
-        std::fs::remove_dir_all(&blocked).expect("unblocked");
+        for path in &blocked {
+            std::fs::remove_dir_all(path).expect("unblocked");
+        }
         checkpoint(&mut state, 30, vec![change(2, 3_000)]);
         let manifest: Manifest =
             file::read_verified(&manifest_path(&dir, 30), Kind::Manifest).expect("manifest 30");
