@@ -66,8 +66,12 @@ pub struct StorePiece {
     pub worker: usize,
     /// The boundary.
     pub boundary: u64,
-    /// Panes changed since the previous boundary (each with its full merged value).
+    /// Panes changed since the previous boundary (each with its full merged value), or, when
+    /// `full`, every pane the store holds.
     pub panes: Vec<PaneRecord>,
+    /// Whether `panes` is the store's whole state, sent once after
+    /// [`Boundaries::request_full`].
+    pub full: bool,
 }
 
 /// One operator's contribution to a checkpoint.
@@ -88,6 +92,13 @@ impl PieceSender {
     pub fn send(&self, piece: Piece) {
         let _ = self.0.send(piece);
     }
+
+    /// A sender whose pieces a test receives.
+    #[cfg(test)]
+    pub(crate) fn for_test() -> (PieceSender, std::sync::mpsc::Receiver<Piece>) {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        (PieceSender(sender), receiver)
+    }
 }
 
 /// Which ticks are checkpoint boundaries: multiples of the interval, and one forced boundary
@@ -96,6 +107,8 @@ impl PieceSender {
 pub struct Boundaries {
     interval_ms: u64,
     forced: Arc<AtomicU64>,
+    /// Requests for every store's whole state, counted (see [`Boundaries::request_full`]).
+    full_requests: Arc<AtomicU64>,
 }
 
 impl Boundaries {
@@ -104,7 +117,20 @@ impl Boundaries {
         Boundaries {
             interval_ms: interval_ms.max(1),
             forced: Arc::new(AtomicU64::new(u64::MAX)),
+            full_requests: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Asks every series store to send its whole state, instead of its changes, at the next
+    /// boundary it crosses: the checkpoint writer starts a new chain from them when the chain
+    /// it was extending turned out unreadable.
+    pub fn request_full(&self) {
+        self.full_requests.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many times [`Boundaries::request_full`] was called.
+    pub fn full_requests(&self) -> u64 {
+        self.full_requests.load(Ordering::SeqCst)
     }
 
     /// Makes `tick` a boundary too (for a final checkpoint). It must be a tick no operator has

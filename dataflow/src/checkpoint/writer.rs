@@ -6,6 +6,14 @@
 //! be complete (an operator jumped over it). Its store pieces are carried into the complete
 //! one (deltas compose: older first, newer panes replace), its source pieces dropped (the newer
 //! offsets supersede them).
+//!
+//! A checkpoint that fails keeps its changes for the next one (folded, so that a run of
+//! failures holds each pane once). One that fails because the chain it extends does not read
+//! back (a segment damaged or gone, found when the chain is folded) cannot be retried on that
+//! chain: the writer asks every series store for its whole state ([`Boundaries::request_full`]),
+//! which each sends at the next boundary it crosses, and writes the first checkpoint by which
+//! every store has sent it as a new chain: each store's state plus its changes since. The
+//! previous checkpoints stay in effect until then.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -20,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use super::file::{self, CheckpointError, Kind};
 use super::merge::{fold_records, open_chain, sort_by_series};
-use super::{Piece, PieceSender, SourcePiece, StorePiece};
+use super::{Boundaries, Piece, PieceSender, SourcePiece, StorePiece};
 use crate::kafka_source::PaneRecord;
 use crate::stats::PipelineStats;
 use crate::time::now_ms;
@@ -89,6 +97,11 @@ struct WriterState {
     /// Pane changes of boundaries whose checkpoint failed, in chain order: no manifest holds
     /// them, so the next checkpoint must, or a restore from it would miss them.
     unwritten: Vec<PaneRecord>,
+    /// Where the stores are asked for their whole state.
+    boundaries: Boundaries,
+    /// While a new chain is being started (the one being extended is unreadable): per store
+    /// worker that sent its whole state, that state and its changes since.
+    rebasing: Option<BTreeMap<usize, Vec<PaneRecord>>>,
 }
 
 impl CheckpointWriter {
@@ -100,6 +113,7 @@ impl CheckpointWriter {
         retention_ms: u64,
         previous: Option<Manifest>,
         stats: Arc<PipelineStats>,
+        boundaries: Boundaries,
     ) -> Result<(CheckpointWriter, PieceSender), CheckpointError> {
         std::fs::create_dir_all(&dir).map_err(|source| CheckpointError::Io {
             path: dir.clone(),
@@ -120,6 +134,8 @@ impl CheckpointWriter {
             next_seq,
             gathering: BTreeMap::new(),
             unwritten: Vec::new(),
+            boundaries,
+            rebasing: None,
         };
         let thread = std::thread::Builder::new()
             .name("checkpoint-writer".into())
@@ -176,26 +192,58 @@ impl WriterState {
     }
 
     fn complete(&mut self, boundary: u64) {
-        // The changes this checkpoint holds, oldest first: those of failed checkpoints, then
-        // of earlier boundaries that will never complete (carried forward), then this one's.
-        let mut panes = std::mem::take(&mut self.unwritten);
+        // The store pieces this checkpoint covers, oldest first: those of earlier boundaries
+        // that will never complete (carried forward), then this one's.
         let later = self.gathering.split_off(&boundary);
+        let mut pieces: Vec<StorePiece> = Vec::new();
         for (_, earlier) in std::mem::replace(&mut self.gathering, later) {
-            for (_, piece) in earlier.stores {
-                panes.extend(piece.panes);
+            pieces.extend(by_worker(earlier.stores));
+        }
+        let sources = match self.gathering.remove(&boundary) {
+            Some(gathering) => {
+                pieces.extend(by_worker(gathering.stores));
+                gathering.sources
             }
-        }
-        let Some(gathering) = self.gathering.remove(&boundary) else {
-            self.unwritten = panes;
-            return;
+            None => HashMap::new(),
         };
-        let mut stores: Vec<StorePiece> = gathering.stores.into_values().collect();
-        stores.sort_by_key(|p| p.worker);
-        for piece in stores {
-            panes.extend(piece.panes);
-        }
+        let complete = !sources.is_empty();
+        let (mut panes, fresh) = match self.rebasing.as_mut() {
+            None => {
+                // Those of failed checkpoints come first.
+                let mut panes = std::mem::take(&mut self.unwritten);
+                panes.extend(pieces.into_iter().flat_map(|piece| piece.panes));
+                if !complete {
+                    self.unwritten = panes;
+                    return;
+                }
+                (panes, false)
+            }
+            Some(states) => {
+                // A store's whole state replaces what it sent before; its changes after it
+                // are kept; changes of a store that has not sent its state yet are dropped.
+                for piece in pieces {
+                    if piece.full {
+                        states.insert(piece.worker, piece.panes);
+                    } else if let Some(state) = states.get_mut(&piece.worker) {
+                        state.extend(piece.panes);
+                    }
+                }
+                if !complete || states.len() < self.workers {
+                    tracing::info!(
+                        boundary,
+                        stores = states.len(),
+                        of = self.workers,
+                        "no checkpoint yet: waiting for every store's whole state to start a new chain"
+                    );
+                    return;
+                }
+                let states = std::mem::take(states);
+                self.rebasing = None;
+                (states.into_values().flatten().collect::<Vec<_>>(), true)
+            }
+        };
         let started = Instant::now();
-        match self.write(boundary, &mut panes, gathering.sources) {
+        match self.write(boundary, &mut panes, sources, fresh) {
             Ok(manifest) => {
                 let bytes: u64 = manifest.segments.iter().map(|s| s.bytes).sum();
                 self.stats
@@ -222,28 +270,37 @@ impl WriterState {
                 self.stats
                     .checkpoint_failures
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%error, boundary, "writing checkpoint failed; the previous one stays in effect, and the next one will hold this one's changes");
-                // Folded: however many checkpoints fail in a row, what is held is at most one
-                // pane per series and end, not every interval's changes.
-                self.unwritten = fold_records(panes);
+                if fresh || chain_broken(&error) {
+                    // Changes cannot go on a chain that does not restore: start a new one from
+                    // every store's whole state.
+                    tracing::error!(%error, boundary, "writing checkpoint failed and the chain of segments is unusable; asking every store for its whole state to start a new chain (the previous checkpoints stay in effect meanwhile)");
+                    self.unwritten = Vec::new();
+                    self.rebasing = Some(BTreeMap::new());
+                    self.boundaries.request_full();
+                } else {
+                    tracing::error!(%error, boundary, "writing checkpoint failed; the previous one stays in effect, and the next one will hold this one's changes");
+                    // Folded: however many checkpoints fail in a row, what is held is at most
+                    // one pane per series and end, not every interval's changes.
+                    self.unwritten = fold_records(panes);
+                }
             }
         }
     }
 
     /// Writes the checkpoint of `boundary`: a segment of `panes` (the changes since the
     /// previous checkpoint, oldest first; sorted here) and a manifest with the sources' offsets.
+    ///
+    /// `fresh`: `panes` is the whole state, the first segment of a new chain.
     fn write(
         &mut self,
         boundary: u64,
         panes: &mut [PaneRecord],
         sources: HashMap<usize, SourcePiece>,
+        fresh: bool,
     ) -> Result<Manifest, CheckpointError> {
-        let mut segments = self
-            .previous
-            .as_ref()
-            .map(|m| m.segments.clone())
-            .unwrap_or_default();
-        let mut compacted_bytes = self.previous.as_ref().map_or(0, |m| m.compacted_bytes);
+        let chained = self.previous.as_ref().filter(|_| !fresh);
+        let mut segments = chained.map(|m| m.segments.clone()).unwrap_or_default();
+        let mut compacted_bytes = chained.map_or(0, |m| m.compacted_bytes);
         if !panes.is_empty() {
             // Sorted, so that chains merge as streams; carried pieces stay before the current
             // ones for the same series.
@@ -255,6 +312,9 @@ impl WriterState {
                 panes.iter().map(Ok::<_, CheckpointError>),
             )?;
             segments.push(SegmentRef { seq, bytes });
+            if fresh {
+                compacted_bytes = bytes;
+            }
         }
 
         let mut offsets = self
@@ -320,6 +380,13 @@ impl WriterState {
             }
         }
     }
+}
+
+/// Store pieces in worker order.
+fn by_worker(stores: HashMap<usize, StorePiece>) -> Vec<StorePiece> {
+    let mut stores: Vec<StorePiece> = stores.into_values().collect();
+    stores.sort_by_key(|piece| piece.worker);
+    stores
 }
 
 /// Folds the chain `segments` (in `dir`) into one segment, `seq`, merging their record streams
@@ -507,6 +574,8 @@ mod tests {
             kept: VecDeque::new(),
             gathering: BTreeMap::new(),
             unwritten: Vec::new(),
+            boundaries: Boundaries::new(10),
+            rebasing: None,
         }
     }
 
@@ -521,6 +590,7 @@ mod tests {
             worker: 0,
             boundary,
             panes,
+            full: false,
         }));
     }
 
@@ -600,5 +670,127 @@ mod tests {
         expected.sort(); // a chain restores in series order
         assert_eq!(ends, expected);
         assert!(state.unwritten.is_empty());
+    }
+
+    /// Both workers' pieces of `boundary`; `full` says which workers send their whole state.
+    fn two_workers(state: &mut WriterState, boundary: u64, pieces: [(Vec<PaneRecord>, bool); 2]) {
+        for (worker, (panes, full)) in pieces.into_iter().enumerate() {
+            state.receive(Piece::Source(SourcePiece {
+                worker,
+                boundary,
+                offsets: vec![(worker as i32, boundary as i64)],
+                pending: Vec::new(),
+            }));
+            state.receive(Piece::Store(StorePiece {
+                worker,
+                boundary,
+                panes,
+                full,
+            }));
+        }
+    }
+
+    #[test]
+    fn an_unreadable_chain_is_replaced_by_a_new_one_from_every_stores_whole_state() {
+        let dir = temp_dir("writer-rebase");
+        let stats = Arc::new(PipelineStats::default());
+        let mut state = writer(&dir, &stats);
+        state.workers = 2;
+        let pane = |s: usize, end: u64, value: f64| {
+            (series(s), vec![(end, SeriesPane::one(end - 1, value))])
+        };
+        two_workers(
+            &mut state,
+            10,
+            [(bulky(10, 700), false), (vec![pane(1, 1_000, 1.0)], false)],
+        );
+        two_workers(
+            &mut state,
+            20,
+            [(bulky(20, 700), false), (Vec::new(), false)],
+        );
+        damage_last_byte(&segment_path(&dir, 0));
+        // Compaction meets the damaged segment: the stores are asked for their whole state.
+        two_workers(
+            &mut state,
+            30,
+            [(bulky(30, 700), false), (Vec::new(), false)],
+        );
+        assert_eq!(state.boundaries.full_requests(), 1);
+        assert_eq!(state.previous.as_ref().map(|m| m.boundary), Some(20));
+
+        // Worker 0 answers at 40, worker 1 (behind) only at 50; changes before a store's whole
+        // state are dropped, changes after it kept.
+        two_workers(
+            &mut state,
+            40,
+            [
+                (vec![pane(0, 4_000, 4.0)], true),
+                (vec![pane(1, 4_000, 99.0)], false),
+            ],
+        );
+        assert!(
+            !manifest_path(&dir, 40).exists(),
+            "not every store's state yet"
+        );
+        two_workers(
+            &mut state,
+            50,
+            [
+                (vec![pane(0, 5_000, 5.0)], false),
+                (
+                    vec![(
+                        series(1),
+                        vec![
+                            (1_000, SeriesPane::one(999, 1.0)),
+                            (4_000, SeriesPane::one(3_999, 7.0)),
+                        ],
+                    )],
+                    true,
+                ),
+            ],
+        );
+        let manifest: Manifest =
+            file::read_verified(&manifest_path(&dir, 50), Kind::Manifest).expect("manifest 50");
+        assert_eq!(manifest.segments.len(), 1, "a new chain of one segment");
+        assert!(manifest.segments[0].seq > 2, "not the damaged chain");
+        assert_eq!(manifest.offsets, [(0, 50), (1, 50)].into());
+        let restored: Vec<PaneRecord> = open_chain::<SeriesPane>(&dir, &manifest.segments, 0, 1)
+            .expect("opened")
+            .collect::<Result<_, _>>()
+            .expect("the new chain restores");
+        let mut expected = vec![
+            (
+                series(0),
+                vec![
+                    (4_000, SeriesPane::one(3_999, 4.0)),
+                    (5_000, SeriesPane::one(4_999, 5.0)),
+                ],
+            ),
+            (
+                series(1),
+                vec![
+                    (1_000, SeriesPane::one(999, 1.0)),
+                    (4_000, SeriesPane::one(3_999, 7.0)),
+                ],
+            ),
+        ];
+        expected.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(restored, expected);
+        assert!(state.rebasing.is_none());
+
+        // The new chain goes on with changes as before.
+        two_workers(
+            &mut state,
+            60,
+            [(vec![pane(0, 6_000, 6.0)], false), (Vec::new(), false)],
+        );
+        assert_eq!(
+            state
+                .previous
+                .as_ref()
+                .map(|m| (m.boundary, m.segments.len())),
+            Some((60, 2))
+        );
     }
 }

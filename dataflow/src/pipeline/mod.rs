@@ -143,6 +143,7 @@ impl Pipeline {
                     config.retention_ms,
                     previous,
                     stats.clone(),
+                    boundaries.clone(),
                 )
                 .map_err(|e| PipelineError::Checkpoint(e.to_string()))?;
                 (Some(writer), Some(pieces))

@@ -210,6 +210,22 @@ impl StoreState {
 
     /// Forgets which panes changed since the last checkpoint piece, without building the
     /// piece (after a restore: millions of panes, already in the chain).
+    /// Every pane of every series, for a full checkpoint piece; the changes so far are in it.
+    fn take_all(&mut self) -> Vec<PaneRecord> {
+        self.forget_changes();
+        self.series
+            .iter()
+            .flatten()
+            .map(|series| {
+                (
+                    series.key.clone(),
+                    series.panes.after(0).collect::<Vec<_>>(),
+                )
+            })
+            .filter(|(_, panes)| !panes.is_empty())
+            .collect()
+    }
+
     fn forget_changes(&mut self) {
         for slot in std::mem::take(&mut self.dirty) {
             if let Some(series) = self.series.get_mut(slot).and_then(Option::as_mut) {
@@ -261,14 +277,34 @@ pub struct StoreCheckpoints {
 }
 
 impl StoreCheckpoints {
-    /// Sends a piece for every boundary in `(checked_through, through]`.
-    fn send_pieces(&self, state: &mut StoreState, checked_through: &mut u64, through: u64) {
+    /// Sends a piece for every boundary in `(checked_through, through]`: the changes since the
+    /// previous one, or the whole state if a full one was requested since `full_answered`.
+    fn send_pieces(
+        &self,
+        state: &mut StoreState,
+        checked_through: &mut u64,
+        full_answered: &mut u64,
+        through: u64,
+    ) {
         for boundary in self.boundaries.crossed(*checked_through, through) {
-            let panes = state.take_changes();
+            let requested = self.boundaries.full_requests();
+            let full = requested > *full_answered;
+            let panes = if full {
+                *full_answered = requested;
+                tracing::info!(
+                    worker = self.worker,
+                    boundary,
+                    "sending the whole state for a new checkpoint chain"
+                );
+                state.take_all()
+            } else {
+                state.take_changes()
+            };
             self.pieces.send(Piece::Store(StorePiece {
                 worker: self.worker,
                 boundary,
                 panes,
+                full,
             }));
         }
         *checked_through = (*checked_through).max(through);
@@ -301,6 +337,10 @@ pub fn series_store<'scope>(
                 .as_ref()
                 .and_then(|c| c.restored_boundary)
                 .unwrap_or(0);
+            // Requests for the whole state answered (none is pending at start).
+            let mut full_answered = checkpoints
+                .as_ref()
+                .map_or(0, |c| c.boundaries.full_requests());
 
             move |(pane_input, pane_frontier), (widget_input, widget_frontier), output| {
                 pane_input.for_each(|stamp, data| {
@@ -330,6 +370,7 @@ pub fn series_store<'scope>(
                         checkpoints.send_pieces(
                             &mut state,
                             &mut checked_through,
+                            &mut full_answered,
                             time.saturating_sub(1),
                         );
                     }
@@ -373,7 +414,12 @@ pub fn series_store<'scope>(
                     }
                 }
                 if let (Some(checkpoints), Some(f)) = (checkpoints.as_ref(), frontier) {
-                    checkpoints.send_pieces(&mut state, &mut checked_through, f.saturating_sub(1));
+                    checkpoints.send_pieces(
+                        &mut state,
+                        &mut checked_through,
+                        &mut full_answered,
+                        f.saturating_sub(1),
+                    );
                 }
 
                 // Drop what the retention no longer covers, once per closed tick.
@@ -387,4 +433,81 @@ pub fn series_store<'scope>(
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> SeriesKey {
+        SeriesKey {
+            metric: "m".into(),
+            tags: vec![("series".into(), name.into())],
+        }
+    }
+
+    fn pane(end: u64) -> (u64, SeriesPane) {
+        (end, SeriesPane::one(end - 1, end as f64))
+    }
+
+    /// The pieces a store sends as it crosses boundaries, each as (full, series → pane ends).
+    #[test]
+    fn a_requested_full_piece_holds_every_pane_once_then_changes_resume() {
+        let boundaries = Boundaries::new(2_000);
+        let (pieces, received) = PieceSender::for_test();
+        let checkpoints = StoreCheckpoints {
+            boundaries: boundaries.clone(),
+            pieces,
+            worker: 0,
+            restored_boundary: None,
+            restored_in_chain: false,
+        };
+        let mut state = StoreState::default();
+        let (mut through, mut answered) = (0, 0);
+        let mut cross = |state: &mut StoreState, to: u64| {
+            checkpoints.send_pieces(state, &mut through, &mut answered, to);
+            let Ok(Piece::Store(piece)) = received.try_recv() else {
+                panic!("no store piece at {to}");
+            };
+            let mut panes: Vec<(String, Vec<u64>)> = piece
+                .panes
+                .into_iter()
+                .map(|(key, panes)| {
+                    (
+                        key.tags[0].1.clone(),
+                        panes.into_iter().map(|(end, _)| end).collect(),
+                    )
+                })
+                .collect();
+            panes.sort();
+            (piece.full, panes)
+        };
+        let mut out = Contributions::default();
+        state.add_partials(key("a"), vec![pane(1_000), pane(2_000)], 2_000, &mut out);
+        state.add_partials(key("b"), vec![pane(1_000)], 2_000, &mut out);
+        assert_eq!(
+            cross(&mut state, 2_000),
+            (
+                false,
+                vec![("a".into(), vec![1_000, 2_000]), ("b".into(), vec![1_000])]
+            )
+        );
+        state.add_partials(key("a"), vec![pane(3_000)], 3_000, &mut out);
+        boundaries.request_full();
+        assert_eq!(
+            cross(&mut state, 4_000),
+            (
+                true,
+                vec![
+                    ("a".into(), vec![1_000, 2_000, 3_000]),
+                    ("b".into(), vec![1_000])
+                ]
+            )
+        );
+        state.add_partials(key("b"), vec![pane(5_000)], 5_000, &mut out);
+        assert_eq!(
+            cross(&mut state, 6_000),
+            (false, vec![("b".into(), vec![5_000])])
+        );
+    }
 }
