@@ -121,10 +121,10 @@ fn load_boundary(
     };
     let mut panes = Vec::new();
     let mut pending = Vec::new();
+    // Decoded on every core: nothing else runs before the dataflow starts.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
     for index in mine {
-        // Streamed: only the restored records are held, not also a map of them. Decoded on
-        // every core: nothing else runs before the dataflow starts.
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        // Streamed: only the restored records are held, not also a map of them.
         for record in open_chain(&dirs[index], &manifests[index].segments, horizon, threads)? {
             panes.push(record?);
         }

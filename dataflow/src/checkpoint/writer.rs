@@ -192,6 +192,9 @@ impl WriterState {
     }
 
     fn complete(&mut self, boundary: u64) {
+        let Some(gathering) = self.gathering.remove(&boundary) else {
+            return;
+        };
         // The store pieces this checkpoint covers, oldest first: those of earlier boundaries
         // that will never complete (carried forward), then this one's.
         let later = self.gathering.split_off(&boundary);
@@ -199,23 +202,13 @@ impl WriterState {
         for (_, earlier) in std::mem::replace(&mut self.gathering, later) {
             pieces.extend(by_worker(earlier.stores));
         }
-        let sources = match self.gathering.remove(&boundary) {
-            Some(gathering) => {
-                pieces.extend(by_worker(gathering.stores));
-                gathering.sources
-            }
-            None => HashMap::new(),
-        };
-        let complete = !sources.is_empty();
+        pieces.extend(by_worker(gathering.stores));
+        let sources = gathering.sources;
         let (mut panes, fresh) = match self.rebasing.as_mut() {
             None => {
                 // Those of failed checkpoints come first.
                 let mut panes = std::mem::take(&mut self.unwritten);
                 panes.extend(pieces.into_iter().flat_map(|piece| piece.panes));
-                if !complete {
-                    self.unwritten = panes;
-                    return;
-                }
                 (panes, false)
             }
             Some(states) => {
@@ -228,7 +221,7 @@ impl WriterState {
                         state.extend(piece.panes);
                     }
                 }
-                if !complete || states.len() < self.workers {
+                if states.len() < self.workers {
                     tracing::info!(
                         boundary,
                         stores = states.len(),

@@ -96,13 +96,12 @@ where
     for _ in 0..threads {
         let (input, blocks_in) = sync_channel::<Block<Vec<u8>>>(READ_AHEAD);
         let (decoded, output) = sync_channel(READ_AHEAD);
-        let path = path.to_path_buf();
         spawn("checkpoint-decode", move || {
             for block in blocks_in {
                 let records = match block {
-                    Ok(Some(bytes)) => decode_block::<T>(&path, &bytes).map(Some),
+                    Ok(Some(bytes)) => decode_block::<T>(&bytes).map(Some),
                     Ok(None) => Ok(None),
-                    Err(error) => Err(error),
+                    Err(failure) => Err(failure),
                 };
                 if decoded.send(records).is_err() {
                     return;
@@ -116,7 +115,7 @@ where
         // Block `n` goes to decoder `n % threads`, so the reader takes them back in order;
         // after the last block, the end (or the error) goes the same way.
         for input in inputs.iter().cycle() {
-            let block = blocks.next_block();
+            let block = blocks.next_block().map_err(Failure::Read);
             let last = !matches!(block, Ok(Some(_)));
             if input.send(block).is_err() || last {
                 break;
@@ -143,18 +142,23 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> Result<(), Checkpo
 }
 
 /// The records of one block, decoded from memory.
-fn decode_block<T: DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<Vec<T>, CheckpointError> {
+fn decode_block<T: DeserializeOwned>(bytes: &[u8]) -> Result<Vec<T>, Failure> {
     encoding()
         .with_limit(bytes.len() as u64)
         .deserialize(bytes)
-        .map_err(|error| CheckpointError::Corrupt {
-            path: path.to_path_buf(),
-            reason: format!("decoding: {error}"),
-        })
+        .map_err(Failure::Decode)
+}
+
+/// Why a block could not be had.
+enum Failure {
+    /// Reading the segment failed (a reported error).
+    Read(CheckpointError),
+    /// A block did not decode: explained by whether the file matches its checksum.
+    Decode(bincode::Error),
 }
 
 /// A block's bytes or records; `None` once the segment ended intact.
-type Block<B> = Result<Option<B>, CheckpointError>;
+type Block<B> = Result<Option<B>, Failure>;
 
 /// The blocks of a segment's body, read one at a time.
 struct Blocks {
@@ -226,41 +230,42 @@ pub struct SegmentReader<T> {
 
 impl<T: DeserializeOwned> SegmentReader<T> {
     /// The next block's records; `None` after the last.
-    fn next_block(&mut self) -> Option<Result<Vec<T>, CheckpointError>> {
+    fn next_block(&mut self) -> Option<Result<Vec<T>, Failure>> {
         match &mut self.source {
             Source::Inline(blocks) => match blocks.next_block() {
-                Ok(Some(bytes)) => Some(decode_block(&self.path, &bytes)),
+                Ok(Some(bytes)) => Some(decode_block(&bytes)),
                 Ok(None) => None,
-                Err(error) => Some(Err(error)),
+                Err(error) => Some(Err(Failure::Read(error))),
             },
             Source::Parallel { outputs, next } => {
                 let output = &outputs[*next % outputs.len()];
                 *next += 1;
                 match output.recv() {
                     Ok(block) => block.transpose(),
-                    Err(_) => Some(Err(CheckpointError::Corrupt {
+                    Err(_) => Some(Err(Failure::Read(CheckpointError::Corrupt {
                         path: self.path.clone(),
                         reason: "a thread reading the segment stopped before its end".into(),
-                    })),
+                    }))),
                 }
             }
         }
     }
 
-    /// A decoding error as the file's state explains it.
-    fn explain(&self, error: CheckpointError) -> CheckpointError {
-        match error {
-            CheckpointError::Corrupt { ref reason, .. } if reason.starts_with("decoding") => {
-                match super::body_matches(&self.path) {
-                    Ok(false) => CheckpointError::Corrupt {
-                        path: self.path.clone(),
-                        reason: "checksum mismatch".into(),
-                    },
-                    Ok(true) => error,
-                    Err(other) => other,
-                }
-            }
-            other => other,
+    /// The error to report for `failure`: a block that did not decode is a checksum mismatch
+    /// when the file does not match its checksum (a torn or altered file), else itself.
+    fn explain(&self, failure: Failure) -> CheckpointError {
+        let error = match failure {
+            Failure::Read(error) => return error,
+            Failure::Decode(error) => error,
+        };
+        let corrupt = |reason: String| CheckpointError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        };
+        match super::body_matches(&self.path) {
+            Ok(false) => corrupt("checksum mismatch".into()),
+            Ok(true) => corrupt(format!("decoding: {error}")),
+            Err(other) => other,
         }
     }
 }
@@ -322,6 +327,22 @@ mod tests {
         read_segment_parallel(path, 3)?.collect()
     }
 
+    /// Both readers end the damaged segment at `path` (byte `at` altered) with a checksum
+    /// mismatch.
+    fn assert_both_readers_report_a_mismatch(path: &Path, at: usize) {
+        for outcome in [
+            streamed::<(String, Vec<u64>)>(path),
+            parallel::<(String, Vec<u64>)>(path),
+        ] {
+            match outcome {
+                Err(CheckpointError::Corrupt { reason, .. }) => {
+                    assert_eq!(reason, "checksum mismatch", "byte {at}")
+                }
+                other => panic!("byte {at}: {:?}", other.map(|records| records.len())),
+            }
+        }
+    }
+
     #[test]
     fn segments_read_back_inline_and_in_parallel() {
         let dir = temp_dir("round-trip");
@@ -364,17 +385,7 @@ mod tests {
             let mut damaged = bytes.clone();
             damaged[at] ^= 0x40;
             fs::write(&path, &damaged).expect("damage");
-            for outcome in [
-                streamed::<(String, Vec<u64>)>(&path),
-                parallel::<(String, Vec<u64>)>(&path),
-            ] {
-                match outcome {
-                    Err(CheckpointError::Corrupt { reason, .. }) => {
-                        assert_eq!(reason, "checksum mismatch", "byte {at}")
-                    }
-                    other => panic!("byte {at}: {:?}", other.map(|r| r.len())),
-                }
-            }
+            assert_both_readers_report_a_mismatch(&path, at);
         }
     }
 
@@ -403,17 +414,7 @@ mod tests {
             let mut damaged = bytes.clone();
             damaged[at] ^= 0x80;
             fs::write(&path, &damaged).expect("damage");
-            for outcome in [
-                streamed::<(String, Vec<u64>)>(&path),
-                parallel::<(String, Vec<u64>)>(&path),
-            ] {
-                match outcome {
-                    Err(CheckpointError::Corrupt { reason, .. }) => {
-                        assert_eq!(reason, "checksum mismatch", "byte {at}")
-                    }
-                    other => panic!("byte {at}: {other:?}"),
-                }
-            }
+            assert_both_readers_report_a_mismatch(&path, at);
         }
     }
 
